@@ -1,0 +1,40 @@
+"""Shared fixtures: isolated cache/figures folders, tiny real-data setups, single-threaded torch."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+import torch
+
+FMNIST = Path("/usr/share/datasets/fashion-mnist/train-images-idx3-ubyte.gz")
+
+
+@pytest.fixture(autouse=True)
+def _isolated(tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Every test writes its cache and figures to temporary folders, never into the repo."""
+    base = tmp_path_factory.getbasetemp()
+    monkeypatch.setenv("UMALIB_CACHE", str(base / "cache"))
+    monkeypatch.setenv("UMALIB_FIGURES", str(base / "figures"))
+    monkeypatch.setenv("MPLBACKEND", "agg")
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _threads() -> None:
+    # Two cores shared with other work: one thread is faster for tiny models.
+    torch.set_num_threads(1)
+
+
+def have_fmnist() -> bool:
+    from umalib.datasets import load_raw
+
+    try:
+        load_raw("fashion-mnist")
+        return True
+    except FileNotFoundError:
+        return False
+
+
+requires_fmnist = pytest.mark.skipif(not (FMNIST.exists() or (Path(__file__).parent.parent / "data" / "fashion-mnist").exists()),
+                                     reason="Fashion-MNIST not installed (make data)")

@@ -1,0 +1,57 @@
+import dataclasses
+
+import pytest
+
+from umalib import config
+
+
+@pytest.mark.parametrize("name", config.PROFILES)
+def test_profiles_load_and_validate(name):
+    p = config.load(name)
+    assert p.name == name
+    assert set(p.methods) == set(config.METHODS)
+    assert p.describe().startswith(f"profile {name}")
+    config.canonical_json(p)  # JSON-serialisable for cache keys
+
+
+def test_quick_and_smoke_say_how_they_deviate():
+    assert any("Fashion-MNIST" in n for n in config.load("quick").notes)
+    assert config.load("paper").data.dataset == "cifar10"
+    assert config.load("paper").model.arch == "resnet50"
+
+
+def test_unknown_profile_names_allowed():
+    with pytest.raises(ValueError, match="smoke.*quick.*paper"):
+        config.load("fast")
+
+
+@pytest.mark.parametrize("field,value,match", [
+    ("attack.eps", (1.5,), "attack.eps"),
+    ("attack.eps", (-0.1,), "attack.eps"),
+    ("attack.steps", 0, "attack.steps"),
+    ("attack.steps", -3, "attack.steps"),
+    ("attack.loss", "l2", "attack.loss.*kl"),
+    ("data.dataset", "mnist", "data.dataset.*fashion-mnist"),
+    ("model.arch", "vgg", "model.arch"),
+    ("defense.adv_methods", ("retrain",), "defense methods"),
+    ("ablation.methods", ("XX",), "ablation.methods"),
+    ("scenario.forget_classes", (), "scenario.forget_classes"),
+    ("generative.eps", 2.0, "generative.eps"),
+])
+def test_bad_values_name_the_field(field, value, match):
+    with pytest.raises(ValueError, match=match):
+        config.load("quick", **{field: value})
+
+
+def test_overrides_dotted_and_double_underscore():
+    p = config.load("quick", seed=3, **{"attack.steps": 7}, train__epochs=2)
+    assert (p.seed, p.attack.steps, p.train.epochs) == (3, 7, 2)
+    assert config.load("quick", **{"attack.eps": [8 / 255]}).attack.eps == (8 / 255,)
+    with pytest.raises(ValueError, match="unknown config field"):
+        config.load("quick", **{"attack.stepz": 1})
+
+
+def test_frozen():
+    p = config.load("smoke")
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        p.seed = 1  # type: ignore[misc]

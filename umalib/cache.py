@@ -1,0 +1,155 @@
+"""Content-addressed artifact cache: ``<root>/<stage>/<key>/``.
+
+The key is a hash of the stage's canonical config, the keys of its upstream artifacts, the
+data fingerprint and the umalib version, so a changed input never reuses a stale artifact
+(the anti-pattern is ``if not exists("model.pt"): train()``).
+
+Each artifact directory holds ``tensors.pt`` (a dict of tensors, loaded with
+``weights_only=True``), ``meta.json`` (JSON metadata) and ``MANIFEST.json`` (sha256 of both).
+Writes go to a temporary directory that is renamed into place, so a crash never leaves a
+half-written artifact under its key; a corrupt or truncated artifact fails its checksum and
+is rebuilt. ``UMALIB_CACHE`` moves the root (default ``<repo>/artifacts``).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import pickle
+import shutil
+import tempfile
+import time
+from pathlib import Path
+from typing import Any, Callable, Mapping, Sequence
+
+import torch
+
+from . import __version__
+from .config import canonical_json
+
+REPO_ROOT = Path(__file__).resolve().parent.parent
+
+
+def cache_root() -> Path:
+    """The cache directory: ``$UMALIB_CACHE`` or ``<repo>/artifacts``."""
+    return Path(os.environ.get("UMALIB_CACHE", REPO_ROOT / "artifacts"))
+
+
+def make_key(stage: str, config: Any, upstream: Sequence[str] = (), data: str = "") -> str:
+    """Hash of everything that produced an artifact (20 hex chars).
+
+    Args:
+        stage: stage name, e.g. "original".
+        config: the stage's config (dataclass, dict or JSON-able value).
+        upstream: keys of the artifacts this one was built from.
+        data: the data fingerprint.
+    """
+    blob = json.dumps({"stage": stage, "config": canonical_json(config), "upstream": list(upstream),
+                       "data": data, "version": __version__}, sort_keys=True)
+    return hashlib.sha256(blob.encode()).hexdigest()[:20]
+
+
+def _sha256(path: Path) -> str:
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        for chunk in iter(lambda: f.read(1 << 20), b""):
+            h.update(chunk)
+    return h.hexdigest()
+
+
+def safe_load(path: str | Path) -> Any:
+    """``torch.load(path, weights_only=True)`` with a clear error for unsafe or broken files.
+
+    Raises:
+        ValueError: the file carries a pickled payload that a weights-only load refuses (it
+            could run code), or it is truncated / not a torch file.
+        FileNotFoundError: no such file.
+    """
+    path = Path(path)
+    if not path.is_file():
+        raise FileNotFoundError(f"no checkpoint file at {path}")
+    try:
+        return torch.load(path, map_location="cpu", weights_only=True)
+    except pickle.UnpicklingError as e:
+        raise ValueError(f"refusing to load {path}: it holds a pickled object that is not plain "
+                         f"tensors/containers (weights_only=True refused it; loading it could "
+                         f"run arbitrary code). Save a state_dict instead. Details: "
+                         f"{str(e).splitlines()[0]}") from None
+    except (RuntimeError, EOFError, OSError) as e:
+        raise ValueError(f"{path} is not a readable torch checkpoint (truncated or corrupt?): "
+                         f"{str(e).splitlines()[0]}") from None
+
+
+class _Log:
+    """Appends cache hits/misses to ``$UMALIB_CACHE_LOG`` (JSON lines) for run summaries."""
+
+    @staticmethod
+    def write(event: str, stage: str, key: str) -> None:
+        path = os.environ.get("UMALIB_CACHE_LOG")
+        if path:
+            with open(path, "a") as f:
+                f.write(json.dumps({"event": event, "stage": stage, "key": key,
+                                    "time": time.time()}) + "\n")
+
+
+def artifact_dir(stage: str, key: str) -> Path:
+    return cache_root() / stage / key
+
+
+def save(stage: str, key: str, tensors: Mapping[str, Any], meta: Mapping[str, Any] | None = None
+         ) -> Path:
+    """Atomically write an artifact (tensors dict + JSON meta) and return its directory."""
+    final = artifact_dir(stage, key)
+    final.parent.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(prefix=f".{key}.", dir=final.parent))
+    try:
+        torch.save(dict(tensors), tmp / "tensors.pt")
+        (tmp / "meta.json").write_text(json.dumps(dict(meta or {}), indent=1, default=repr))
+        manifest = {n: _sha256(tmp / n) for n in ("tensors.pt", "meta.json")}
+        (tmp / "MANIFEST.json").write_text(json.dumps(manifest))
+        if final.exists():  # a broken one we are replacing
+            shutil.rmtree(final)
+        os.replace(tmp, final)
+    finally:
+        if tmp.exists():
+            shutil.rmtree(tmp, ignore_errors=True)
+    return final
+
+
+def load(stage: str, key: str) -> tuple[dict[str, Any], dict[str, Any]] | None:
+    """Load an artifact, or None if it is missing, partial or fails its checksums (then it is
+    removed so that it gets rebuilt)."""
+    d = artifact_dir(stage, key)
+    if not d.is_dir():
+        return None
+    try:
+        manifest = json.loads((d / "MANIFEST.json").read_text())
+        for name, digest in manifest.items():
+            if _sha256(d / name) != digest:
+                raise ValueError(f"checksum mismatch for {name}")
+        tensors = safe_load(d / "tensors.pt")
+        meta = json.loads((d / "meta.json").read_text())
+    except (OSError, ValueError, KeyError) as e:
+        _Log.write("corrupt", stage, key)
+        shutil.rmtree(d, ignore_errors=True)
+        print(f"[cache] {stage}/{key} was corrupt ({e}); rebuilding")
+        return None
+    return tensors, meta
+
+
+def cached(stage: str, key: str, build: Callable[[], tuple[Mapping[str, Any], Mapping[str, Any]]],
+           force: bool = False) -> tuple[dict[str, Any], dict[str, Any], bool]:
+    """Return ``(tensors, meta, hit)``: the cached artifact, or ``build()``'s result, saved.
+
+    ``build`` returns ``(tensors, meta)``. ``force=True`` rebuilds even on a hit.
+    """
+    if not force:
+        got = load(stage, key)
+        if got is not None:
+            _Log.write("hit", stage, key)
+            return got[0], got[1], True
+    tensors, meta = build()
+    save(stage, key, tensors, meta)
+    _Log.write("miss", stage, key)
+    return dict(tensors), dict(meta), False

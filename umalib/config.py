@@ -1,0 +1,461 @@
+"""Experiment profiles as typed, frozen, validated configs.
+
+Three profiles:
+
+- ``paper``: the paper's and the reference code's settings (CIFAR-10, ResNet-50, 182 epochs,
+  full forget sets, 100-step attacks). Needs the CIFAR-10 files and a GPU to be practical.
+- ``quick``: the real Fashion-MNIST on a small CNN, sized so the whole notebook series runs in
+  about 45 minutes on 2 CPU cores. Every deviation from the paper is listed in ``notes``.
+- ``smoke``: the same code paths at tiny sizes, every notebook in about a minute (tests, CI).
+
+``load(name, **overrides)`` returns a profile; overrides use dotted names for nested fields,
+e.g. ``load("quick", seed=1, **{"attack.steps": 50})``. Every value is validated before any
+compute starts; a bad one raises ``ValueError`` naming the field and the allowed values.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import math
+from dataclasses import dataclass, field
+from typing import Any, Mapping
+
+PROFILES: tuple[str, ...] = ("smoke", "quick", "paper")
+DATASETS: tuple[str, ...] = ("fashion-mnist", "cifar10", "cifar100", "tiny-imagenet")
+ARCHS: tuple[str, ...] = ("cnn", "resnet18", "resnet50")
+METHODS: tuple[str, ...] = ("retrain", "FT", "RL", "GA", "IU", "l1-sparse", "SalUn")
+GENERATIVE_METHODS: tuple[str, ...] = ("I2I", "SalUn")
+LOSSES: tuple[str, ...] = ("kl", "ce", "mse", "bce")
+INITS: tuple[str, ...] = ("zero", "uniform")
+SCHEDULES: tuple[str, ...] = ("cosine", "multistep", "constant")
+
+
+def _check(cond: bool, name: str, allowed: str, value: Any) -> None:
+    if not cond:
+        raise ValueError(f"{name} must be {allowed}, got {value!r}")
+
+
+def _check_eps(name: str, eps: float | None, allow_none: bool = False) -> None:
+    if eps is None and allow_none:
+        return
+    _check(isinstance(eps, (int, float)) and not math.isnan(eps) and 0 < eps <= 1, name,
+           "a number in (0, 1] (e.g. 8/255)" + (" or None (unbounded)" if allow_none else ""), eps)
+
+
+def _pos_int(name: str, v: Any, minimum: int = 1) -> None:
+    _check(isinstance(v, int) and not isinstance(v, bool) and v >= minimum, name,
+           f"an integer >= {minimum}", v)
+
+
+def _pos_float(name: str, v: Any, allow_zero: bool = False) -> None:
+    ok = isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v)
+    _check(ok and (v >= 0 if allow_zero else v > 0), name,
+           "a finite number " + (">= 0" if allow_zero else "> 0"), v)
+
+
+@dataclass(frozen=True)
+class DataConfig:
+    """Which data, and how it is split.
+
+    ``val_fraction`` of each class of the official training set is held out with a seeded RNG
+    (the reference code holds out 10% of CIFAR-10's 50k). ``train_subset`` / ``test_subset``
+    take seeded, class-balanced subsets to fit a CPU budget (None = all).
+    """
+
+    dataset: str = "fashion-mnist"
+    val_fraction: float = 0.1
+    train_subset: int | None = None
+    test_subset: int | None = None
+
+    def __post_init__(self) -> None:
+        _check(self.dataset in DATASETS, "data.dataset", f"one of {DATASETS}", self.dataset)
+        _check(isinstance(self.val_fraction, float) and 0 <= self.val_fraction < 0.5,
+               "data.val_fraction", "a float in [0, 0.5)", self.val_fraction)
+        for n in ("train_subset", "test_subset"):
+            v = getattr(self, n)
+            if v is not None:
+                _pos_int(f"data.{n}", v, 10)
+
+
+@dataclass(frozen=True)
+class ModelConfig:
+    arch: str = "cnn"
+    width: int | None = None
+
+    def __post_init__(self) -> None:
+        _check(self.arch in ARCHS, "model.arch", f"one of {ARCHS}", self.arch)
+        if self.width is not None:
+            _pos_int("model.width", self.width)
+
+
+@dataclass(frozen=True)
+class TrainConfig:
+    """SGD recipe for the original model (and the retrain baseline)."""
+
+    epochs: int = 182
+    lr: float = 0.1
+    momentum: float = 0.9
+    weight_decay: float = 5e-4
+    batch_size: int = 256
+    schedule: str = "multistep"
+    augment: bool = True
+    bf16: bool = False  # CPU autocast in bf16: about 2x faster here with channels_last
+    channels_last: bool = True
+
+    def __post_init__(self) -> None:
+        _pos_int("train.epochs", self.epochs)
+        _pos_float("train.lr", self.lr)
+        _check(0 <= self.momentum < 1, "train.momentum", "in [0, 1)", self.momentum)
+        _pos_float("train.weight_decay", self.weight_decay, allow_zero=True)
+        _pos_int("train.batch_size", self.batch_size)
+        _check(self.schedule in SCHEDULES, "train.schedule", f"one of {SCHEDULES}", self.schedule)
+
+
+@dataclass(frozen=True)
+class ScenarioConfig:
+    """The two forgetting scenarios: class-wise and instance-wise."""
+
+    forget_classes: tuple[int, ...] = (0,)
+    forget_count: int = 5000  # instance-wise: seeded random training samples to forget
+
+    def __post_init__(self) -> None:
+        _check(isinstance(self.forget_classes, tuple) and len(self.forget_classes) > 0
+               and all(isinstance(c, int) and c >= 0 for c in self.forget_classes)
+               and len(set(self.forget_classes)) == len(self.forget_classes),
+               "scenario.forget_classes", "a non-empty tuple of distinct class indices",
+               self.forget_classes)
+        _pos_int("scenario.forget_count", self.forget_count)
+
+
+@dataclass(frozen=True)
+class MethodConfig:
+    """Hyperparameters of one unlearning method; ``note`` says why (quick profile)."""
+
+    epochs: int = 10
+    lr: float = 0.01
+    alpha: float = 0.0  # l1-sparse: L1 weight; IU: step scale; unused elsewhere
+    mask_ratio: float = 0.5  # SalUn: share of weights updated
+    samples: int = 1000  # IU: retain samples in the WoodFisher estimate
+    batch_size: int = 256
+    note: str = ""
+
+    def __post_init__(self) -> None:
+        _pos_int("unlearn.*.epochs", self.epochs)
+        _pos_float("unlearn.*.lr", self.lr)
+        _pos_float("unlearn.*.alpha", self.alpha, allow_zero=True)
+        _check(0 < self.mask_ratio <= 1, "unlearn.*.mask_ratio", "in (0, 1]", self.mask_ratio)
+        _pos_int("unlearn.*.samples", self.samples)
+        _pos_int("unlearn.*.batch_size", self.batch_size)
+
+
+def _paper_methods() -> dict[str, MethodConfig]:
+    return {
+        "retrain": MethodConfig(epochs=160, lr=0.1, note="reference: 160 epochs, lr 0.1"),
+        "FT": MethodConfig(epochs=10, lr=0.01),
+        "RL": MethodConfig(epochs=10, lr=0.01),
+        "GA": MethodConfig(epochs=5, lr=1e-4),
+        "IU": MethodConfig(epochs=1, lr=1.0, alpha=0.2, samples=1000),
+        "l1-sparse": MethodConfig(epochs=10, lr=0.01, alpha=5e-4),
+        "SalUn": MethodConfig(epochs=10, lr=0.013, mask_ratio=0.5),
+    }
+
+
+@dataclass(frozen=True)
+class AttackConfig:
+    """UMA settings (paper: eps 8/255 and 16/255, step 1/255, 100 steps, sign descent)."""
+
+    eps: tuple[float, ...] = (8 / 255, 16 / 255)
+    step_size: float = 1 / 255
+    steps: int = 100
+    loss: str = "kl"
+    init: str = "zero"
+    restarts: int = 1
+    momentum: float = 0.0
+    max_samples: int | None = None  # attack a seeded subset of the forget set (None = all)
+    batch_size: int = 500
+
+    def __post_init__(self) -> None:
+        _check(isinstance(self.eps, tuple) and len(self.eps) > 0, "attack.eps",
+               "a non-empty tuple", self.eps)
+        for e in self.eps:
+            _check_eps("attack.eps", e)
+        _check_eps("attack.step_size", self.step_size)
+        _pos_int("attack.steps", self.steps)
+        _check(self.loss in LOSSES, "attack.loss", f"one of {LOSSES}", self.loss)
+        _check(self.init in INITS, "attack.init", f"one of {INITS}", self.init)
+        _pos_int("attack.restarts", self.restarts)
+        _pos_float("attack.momentum", self.momentum, allow_zero=True)
+        if self.max_samples is not None:
+            _pos_int("attack.max_samples", self.max_samples)
+        _pos_int("attack.batch_size", self.batch_size)
+
+
+@dataclass(frozen=True)
+class GenerativeConfig:
+    """Masked-autoencoder experiment (notebook 03)."""
+
+    forget_classes: tuple[int, ...] = (0, 1, 2, 3, 4)
+    train_subset: int = 12000
+    patch_size: int = 4
+    embed_dim: int = 128
+    depth: int = 4
+    heads: int = 4
+    decoder_dim: int = 64
+    decoder_depth: int = 2
+    mask_ratio: float = 0.5
+    epochs: int = 10
+    lr: float = 1.5e-3
+    batch_size: int = 128
+    unlearn_epochs: int = 3
+    unlearn_lr: float = 1e-3
+    unlearn_samples: int = 2000  # per side (forget and retain) used to unlearn
+    eval_samples: int = 500  # per side attacked and scored
+    square_frac: float = 0.5  # centred square mask, as a share of the patch grid
+    eps: float = 8 / 255
+    steps: int = 100
+    step_size: float = 1 / 255
+    unbounded_step_size: float = 4 / 255
+
+    def __post_init__(self) -> None:
+        _check(isinstance(self.forget_classes, tuple) and len(self.forget_classes) > 0,
+               "generative.forget_classes", "a non-empty tuple", self.forget_classes)
+        for n in ("train_subset", "patch_size", "embed_dim", "depth", "heads", "decoder_dim",
+                  "decoder_depth", "epochs", "batch_size", "unlearn_epochs", "unlearn_samples",
+                  "eval_samples", "steps"):
+            _pos_int(f"generative.{n}", getattr(self, n))
+        _check(0 < self.mask_ratio < 1, "generative.mask_ratio", "in (0, 1)", self.mask_ratio)
+        _check(0 < self.square_frac < 1, "generative.square_frac", "in (0, 1)", self.square_frac)
+        _pos_float("generative.lr", self.lr)
+        _pos_float("generative.unlearn_lr", self.unlearn_lr)
+        _check_eps("generative.eps", self.eps)
+        _check_eps("generative.step_size", self.step_size)
+        _check_eps("generative.unbounded_step_size", self.unbounded_step_size)
+
+
+@dataclass(frozen=True)
+class DefenseConfig:
+    """Adversarial unlearning (Eq. 6) and VAE purification (Appendix A.2)."""
+
+    adv_methods: tuple[str, ...] = ("RL", "SalUn")
+    adv_eps: float = 16 / 255
+    adv_step_size: float = 4 / 255
+    adv_steps: int = 5
+    adv_weight: float = 1.0
+    vae_latent: int = 32
+    vae_epochs: int = 10
+    vae_lr: float = 1e-3
+    vae_beta: float = 0.5
+    purify_methods: tuple[str, ...] = ("FT", "SalUn")
+
+    def __post_init__(self) -> None:
+        for m in self.adv_methods + self.purify_methods:
+            _check(m in METHODS and m != "retrain", "defense methods",
+                   f"unlearning methods that use the forget set {METHODS[1:]}", m)
+        _check_eps("defense.adv_eps", self.adv_eps)
+        _check_eps("defense.adv_step_size", self.adv_step_size)
+        _pos_int("defense.adv_steps", self.adv_steps)
+        _pos_float("defense.adv_weight", self.adv_weight, allow_zero=True)
+        _pos_int("defense.vae_latent", self.vae_latent)
+        _pos_int("defense.vae_epochs", self.vae_epochs)
+        _pos_float("defense.vae_lr", self.vae_lr)
+        _pos_float("defense.vae_beta", self.vae_beta, allow_zero=True)
+
+
+@dataclass(frozen=True)
+class AblationConfig:
+    """Appendix A.1: steps swept at step 1/255, step size swept at 100 steps, eps 16/255."""
+
+    methods: tuple[str, ...] = ("SalUn", "FT")
+    steps: tuple[int, ...] = (0, 10, 25, 50, 100, 200)
+    step_sizes: tuple[float, ...] = (0.25, 0.5, 0.7, 1.0, 2.0, 4.0)  # in units of 1/255
+    eps: float = 16 / 255
+    fixed_steps: int = 100
+    fixed_step_size: float = 1.0  # in units of 1/255
+    scenario: str = "classwise"
+
+    def __post_init__(self) -> None:
+        for m in self.methods:
+            _check(m in METHODS, "ablation.methods", f"a subset of {METHODS}", m)
+        _check(all(isinstance(s, int) and s >= 0 for s in self.steps) and len(self.steps) > 0,
+               "ablation.steps", "a tuple of integers >= 0", self.steps)
+        for s in self.step_sizes + (self.fixed_step_size,):
+            _check(isinstance(s, (int, float)) and 0 < s <= 255, "ablation.step_sizes",
+                   "numbers in (0, 255] (units of 1/255)", s)
+        _check_eps("ablation.eps", self.eps)
+        _pos_int("ablation.fixed_steps", self.fixed_steps)
+        _check(self.scenario in ("classwise", "instancewise"), "ablation.scenario",
+               "'classwise' or 'instancewise'", self.scenario)
+
+
+@dataclass(frozen=True)
+class Profile:
+    """A whole experiment: data, model, training, scenarios, methods, attack, defences."""
+
+    name: str
+    seed: int = 0
+    data: DataConfig = field(default_factory=DataConfig)
+    model: ModelConfig = field(default_factory=ModelConfig)
+    train: TrainConfig = field(default_factory=TrainConfig)
+    scenario: ScenarioConfig = field(default_factory=ScenarioConfig)
+    methods: Mapping[str, MethodConfig] = field(default_factory=_paper_methods)
+    attack: AttackConfig = field(default_factory=AttackConfig)
+    generative: GenerativeConfig = field(default_factory=GenerativeConfig)
+    defense: DefenseConfig = field(default_factory=DefenseConfig)
+    ablation: AblationConfig = field(default_factory=AblationConfig)
+    # MIA shadow set: members = first N retain samples, non-members = N test samples; the
+    # reference uses N = the test set size (None). The RBF SVC fit grows ~quadratically in N.
+    mia_shadow_max: int | None = None
+    notes: tuple[str, ...] = ()  # how this profile deviates from the paper
+
+    def __post_init__(self) -> None:
+        _check(self.name in PROFILES, "profile", f"one of {PROFILES}", self.name)
+        _check(isinstance(self.seed, int) and self.seed >= 0, "seed", "an integer >= 0", self.seed)
+        _check(set(self.methods) == set(METHODS), "methods", f"exactly the keys {METHODS}",
+               sorted(self.methods))
+        if self.mia_shadow_max is not None:
+            _pos_int("mia_shadow_max", self.mia_shadow_max, 10)
+
+    def to_dict(self) -> dict[str, Any]:
+        """Plain, JSON-serialisable form (used for cache keys and reports)."""
+        d = dataclasses.asdict(self)
+        d["methods"] = {k: dataclasses.asdict(v) for k, v in sorted(self.methods.items())}
+        return d
+
+    def describe(self) -> str:
+        """Multi-line human-readable summary including the deviations from the paper."""
+        lines = [f"profile {self.name}: {self.data.dataset}, {self.model.arch}, seed {self.seed}"]
+        lines += [f"  - {n}" for n in self.notes]
+        return "\n".join(lines)
+
+
+_QUICK_NOTES = (
+    "dataset: Fashion-MNIST (real, 28x28 grey) instead of CIFAR-10/100 and Tiny-ImageNet",
+    "model: small CNN (width 16) instead of ResNet-50, so that it trains in minutes on 2 CPU cores",
+    "original/retrain: 20,000 training images, 20 epochs, no augmentation, bf16 autocast, "
+    "instead of 45k images, 182 epochs with augmentation",
+    "instance-wise: 10% of the training subset forgotten (paper: 5,000 of 45,000 CIFAR images)",
+    "attack: a seeded subset of 500 forget samples per scenario (paper: the whole forget set)",
+    "MIA: SVC shadow set of 3,000 retain + 3,000 test samples (reference: test-set size, 10,000)",
+    "generative: a small ViT-MAE trained here on Fashion-MNIST (paper: pretrained MAE on ImageNet-1k)",
+    "FID/IS: computed with the project's own Fashion-MNIST classifier (domain features), "
+    "not Inception",
+)
+
+
+def _quick() -> Profile:
+    return Profile(
+        name="quick",
+        data=DataConfig(dataset="fashion-mnist", train_subset=20000, test_subset=None),
+        model=ModelConfig(arch="cnn", width=16),
+        train=TrainConfig(epochs=20, lr=0.05, batch_size=128, schedule="cosine", augment=False,
+                          bf16=True),
+        scenario=ScenarioConfig(forget_classes=(0,), forget_count=2000),
+        methods={
+            "retrain": MethodConfig(epochs=20, lr=0.05, batch_size=128,
+                                    note="same recipe as the quick original"),
+            "FT": MethodConfig(epochs=5, lr=0.01, batch_size=128, note="reference lr"),
+            "RL": MethodConfig(epochs=5, lr=0.01, batch_size=128, note="reference lr"),
+            "GA": MethodConfig(epochs=5, lr=1e-4, batch_size=128, note="reference lr range"),
+            "IU": MethodConfig(epochs=1, lr=1.0, alpha=5.0, samples=1000,
+                               note="alpha tuned on quick"),
+            "l1-sparse": MethodConfig(epochs=5, lr=0.01, alpha=5e-4, batch_size=128,
+                                      note="reference alpha"),
+            "SalUn": MethodConfig(epochs=5, lr=0.013, mask_ratio=0.5, batch_size=128,
+                                  note="reference lr and mask ratio"),
+        },
+        attack=AttackConfig(max_samples=500),
+        mia_shadow_max=3000,
+        generative=GenerativeConfig(),
+        defense=DefenseConfig(),
+        ablation=AblationConfig(),
+        notes=_QUICK_NOTES,
+    )
+
+
+def _smoke() -> Profile:
+    q = _quick()
+    small = {k: dataclasses.replace(v, epochs=1, samples=64) for k, v in q.methods.items()}
+    return Profile(
+        name="smoke",
+        data=DataConfig(dataset="fashion-mnist", train_subset=1200, test_subset=400),
+        model=ModelConfig(arch="cnn", width=8),
+        train=TrainConfig(epochs=2, lr=0.05, batch_size=128, schedule="cosine", augment=False,
+                          bf16=True),
+        scenario=ScenarioConfig(forget_classes=(0,), forget_count=120),
+        methods=small,
+        attack=AttackConfig(steps=5, max_samples=48),
+        mia_shadow_max=200,
+        generative=GenerativeConfig(train_subset=400, embed_dim=32, depth=1, heads=2,
+                                    decoder_dim=32, decoder_depth=1, epochs=1,
+                                    unlearn_epochs=1, unlearn_samples=64, eval_samples=16,
+                                    steps=3),
+        defense=DefenseConfig(adv_steps=2, vae_latent=8, vae_epochs=1),
+        ablation=AblationConfig(steps=(0, 1, 2, 4), step_sizes=(0.5, 1.0, 4.0), fixed_steps=3),
+        notes=("smoke test sizes: numbers are meaningless, code paths are the real ones",)
+        + _QUICK_NOTES[:1],
+    )
+
+
+def _paper() -> Profile:
+    return Profile(
+        name="paper",
+        data=DataConfig(dataset="cifar10"),
+        model=ModelConfig(arch="resnet50"),
+        train=TrainConfig(epochs=182, lr=0.1, batch_size=256, schedule="multistep",
+                          augment=True, bf16=False),
+        scenario=ScenarioConfig(forget_classes=(0,), forget_count=5000),
+        methods=_paper_methods(),
+        attack=AttackConfig(),
+        generative=GenerativeConfig(train_subset=45000, epochs=100, unlearn_samples=5000,
+                                    eval_samples=2000),
+        notes=("paper settings on CIFAR-10 / ResNet-50; the generative part still trains its "
+               "own MAE (no pretrained ImageNet MAE is available offline)",),
+    )
+
+
+_BUILDERS = {"smoke": _smoke, "quick": _quick, "paper": _paper}
+
+
+def _replace_path(obj: Any, path: list[str], value: Any) -> Any:
+    head, rest = path[0], path[1:]
+    if isinstance(obj, Mapping):
+        if head not in obj:
+            raise ValueError(f"unknown config field {head!r}; known: {sorted(obj)}")
+        new = dict(obj)
+        new[head] = _replace_path(obj[head], rest, value) if rest else value
+        return new
+    names = [f.name for f in dataclasses.fields(obj)]
+    if head not in names:
+        raise ValueError(f"unknown config field {head!r} in {type(obj).__name__}; known: {names}")
+    cur = getattr(obj, head)
+    if rest:
+        return dataclasses.replace(obj, **{head: _replace_path(cur, rest, value)})
+    if isinstance(cur, tuple) and isinstance(value, list):
+        value = tuple(value)
+    return dataclasses.replace(obj, **{head: value})
+
+
+def load(name: str, **overrides: Any) -> Profile:
+    """Return the named profile with validated overrides.
+
+    Args:
+        name: one of :data:`PROFILES`.
+        overrides: field values; nested ones by dotted name (``**{"attack.steps": 50}``) or
+            double underscore (``attack__steps=50``).
+    Raises:
+        ValueError: unknown profile or field, or an invalid value (message names the field).
+    """
+    if name not in _BUILDERS:
+        raise ValueError(f"profile must be one of {PROFILES}, got {name!r}")
+    prof: Any = _BUILDERS[name]()
+    for key, value in overrides.items():
+        prof = _replace_path(prof, key.replace("__", ".").split("."), value)
+    return prof
+
+
+def canonical_json(obj: Any) -> str:
+    """Stable JSON of a config (sorted keys, floats as repr) for hashing."""
+    if dataclasses.is_dataclass(obj) and not isinstance(obj, type):
+        obj = obj.to_dict() if isinstance(obj, Profile) else dataclasses.asdict(obj)
+    return json.dumps(obj, sort_keys=True, default=repr, separators=(",", ":"))

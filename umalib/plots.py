@@ -1,0 +1,155 @@
+"""Figures of the notebook series (matplotlib; each function returns the Figure)."""
+
+from __future__ import annotations
+
+from typing import Mapping, Sequence
+
+import matplotlib.pyplot as plt
+import numpy as np
+import pandas as pd
+import torch
+
+PALETTE = "tab10"
+
+
+def _img(x: torch.Tensor) -> np.ndarray:
+    """(C, H, W) in [0, 1] -> something imshow takes."""
+    a = x.detach().cpu().float().clamp(0, 1).numpy()
+    return a[0] if a.shape[0] == 1 else a.transpose(1, 2, 0)
+
+
+def _show(ax: plt.Axes, x: torch.Tensor, title: str = "", **kw: object) -> None:
+    a = _img(x)
+    ax.imshow(a, cmap="gray" if a.ndim == 2 else None, vmin=0, vmax=1, **kw)
+    ax.set_xticks([])
+    ax.set_yticks([])
+    if title:
+        ax.set_title(title, fontsize=8)
+
+
+def sample_grid(x: torch.Tensor, y: torch.Tensor, classes: Sequence[str], per_class: int = 8
+                ) -> plt.Figure:
+    """``per_class`` images of every class, one row per class."""
+    k = len(classes)
+    fig, axes = plt.subplots(k, per_class, figsize=(per_class * 0.9, k * 0.95))
+    axes = np.atleast_2d(axes)
+    for c in range(k):
+        idx = torch.nonzero(y == c).flatten()[:per_class]
+        for j in range(per_class):
+            ax = axes[c, j]
+            if j < len(idx):
+                _show(ax, x[idx[j]].float() / (255 if x.dtype == torch.uint8 else 1))
+            ax.axis("off")
+        axes[c, 0].text(-3, x.shape[-1] / 2, f"{c}: {classes[c]}", ha="right", va="center",
+                        fontsize=8)
+    fig.subplots_adjust(wspace=0.05, hspace=0.05, left=0.25)
+    return fig
+
+
+def method_comparison(df: pd.DataFrame, title: str = "",
+                      metrics: Sequence[str] = ("UA", "RA", "TA", "MIA", "seconds")) -> plt.Figure:
+    """One bar panel per metric, one bar per method (row)."""
+    fig, axes = plt.subplots(1, len(metrics), figsize=(3.1 * len(metrics), 3.2))
+    colors = plt.get_cmap(PALETTE)(np.arange(len(df)))
+    for ax, m in zip(np.atleast_1d(axes), metrics):
+        ax.bar(df["method"], df[m], color=colors)
+        ax.set_title({"UA": "UA (%) forget acc, lower = forgot", "RA": "RA (%) retain acc",
+                      "TA": "TA (%) test acc", "MIA": "MIA (member rate)",
+                      "seconds": "wall time (s)"}.get(m, m), fontsize=9)
+        ax.tick_params(axis="x", rotation=60, labelsize=8)
+        if m == "seconds":
+            ax.set_yscale("log")
+    if title:
+        fig.suptitle(title)
+    fig.tight_layout()
+    return fig
+
+
+def attack_examples(x: torch.Tensor, x_adv: torch.Tensor, labels: torch.Tensor,
+                    pred_original: torch.Tensor, pred_clean: torch.Tensor,
+                    pred_attacked: torch.Tensor, classes: Sequence[str], eps: float,
+                    n: int = 6, title: str = "") -> plt.Figure:
+    """The paper's Figure 1 on real data: x, x + delta, delta magnified, with predictions of
+    the original, the unlearned model on x, and the unlearned model on x + delta."""
+    n = min(n, len(x))
+    fig, axes = plt.subplots(3, n, figsize=(1.9 * n, 6.2))
+    axes = np.atleast_2d(axes).reshape(3, n)
+    for j in range(n):
+        d = x_adv[j] - x[j]
+        _show(axes[0, j], x[j], f"x (true: {classes[int(labels[j])]})\n"
+              f"original: {classes[int(pred_original[j])]}\nunlearned: {classes[int(pred_clean[j])]}")
+        _show(axes[1, j], x_adv[j], f"x + delta\nunlearned: {classes[int(pred_attacked[j])]}")
+        _show(axes[2, j], (d / (2 * eps) + 0.5).clamp(0, 1),
+              f"delta x{1 / (2 * eps):.0f} (+0.5)\nmax |delta| = {float(d.abs().max()) * 255:.1f}/255")
+    if title:
+        fig.suptitle(title)
+    fig.tight_layout()
+    return fig
+
+
+def loss_curves(histories: Mapping[str, torch.Tensor], title: str = "",
+                ylabel: str = "mean UMA loss (KL to the original's output)") -> plt.Figure:
+    """Attack loss against step, one line per method."""
+    fig, ax = plt.subplots(figsize=(5.5, 3.6))
+    for name, h in histories.items():
+        ax.plot(np.arange(len(h)), np.asarray(h, dtype=float), label=name)
+    ax.set_xlabel("attack step")
+    ax.set_ylabel(ylabel)
+    ax.set_yscale("log")
+    ax.legend(fontsize=8)
+    if title:
+        ax.set_title(title, fontsize=10)
+    fig.tight_layout()
+    return fig
+
+
+def image_rows(rows: Mapping[str, torch.Tensor], n: int = 6, title: str = "") -> plt.Figure:
+    """A grid with one labelled row per entry of ``rows`` (each (N, C, H, W) in [0, 1])."""
+    names = list(rows)
+    n = min(n, min(len(v) for v in rows.values()))
+    fig, axes = plt.subplots(len(names), n, figsize=(1.3 * n + 1.2, 1.35 * len(names)))
+    axes = np.atleast_2d(axes).reshape(len(names), n)
+    for i, name in enumerate(names):
+        for j in range(n):
+            _show(axes[i, j], rows[name][j])
+        axes[i, 0].set_ylabel(name, rotation=0, ha="right", va="center", fontsize=9)
+    if title:
+        fig.suptitle(title, fontsize=10)
+    fig.subplots_adjust(wspace=0.04, hspace=0.06, left=0.2)
+    return fig
+
+
+def tradeoff(df: pd.DataFrame, x: str = "TA", y: str = "UA_16", label: str = "method",
+             title: str = "") -> plt.Figure:
+    """Scatter of utility (``x``) against attacked UA (``y``), one labelled point per row."""
+    fig, ax = plt.subplots(figsize=(5, 3.8))
+    for i, (_, r) in enumerate(df.iterrows()):
+        ax.scatter(r[x], r[y], color=plt.get_cmap(PALETTE)(i % 10), s=40)
+        ax.annotate(str(r[label]), (r[x], r[y]), fontsize=8, xytext=(4, 3),
+                    textcoords="offset points")
+    ax.set_xlabel(f"{x} (%) - utility, higher is better")
+    ax.set_ylabel(f"{y} (%) - forget acc. under UMA, lower is better")
+    if title:
+        ax.set_title(title, fontsize=10)
+    fig.tight_layout()
+    return fig
+
+
+def sweep(df: pd.DataFrame, x: str, title: str = "", xlabel: str | None = None,
+          logx: bool = False) -> plt.Figure:
+    """UA and MIA against ``x`` (steps or step size), one line per method."""
+    fig, axes = plt.subplots(1, 2, figsize=(9, 3.4))
+    for (name, g), c in zip(df.groupby("method", sort=False), range(10)):
+        g = g.sort_values(x)
+        for ax, m in zip(axes, ("UA", "MIA")):
+            ax.plot(g[x], g[m], marker="o", label=name, color=plt.get_cmap(PALETTE)(c))
+    for ax, m in zip(axes, ("UA (%) under UMA", "MIA under UMA")):
+        ax.set_xlabel(xlabel or x)
+        ax.set_ylabel(m)
+        if logx:
+            ax.set_xscale("log", base=2)
+        ax.legend(fontsize=8)
+    if title:
+        fig.suptitle(title, fontsize=10)
+    fig.tight_layout()
+    return fig

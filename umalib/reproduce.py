@@ -1,0 +1,110 @@
+"""Run the notebook series headlessly with papermill (behind ``make reproduce``).
+
+    python -m umalib.reproduce --profile quick [--only 00,02] [--force] [--timeout 3600]
+
+Notebooks in ``notebooks/`` run in numeric order; executed copies go to
+``runs/<profile>/``; figures and tables go to ``figures/<profile>/``. A summary table at the
+end gives, per notebook: wall time, cache hits / builds, and the output files written.
+Exits non-zero if any notebook fails.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Sequence
+
+from .cache import REPO_ROOT
+from .config import PROFILES
+
+NOTEBOOKS_DIR = REPO_ROOT / "notebooks"
+
+
+def notebooks(only: Sequence[str] | None = None) -> list[Path]:
+    """Notebooks in numeric order, optionally only those whose number prefix is in ``only``."""
+    found = sorted(NOTEBOOKS_DIR.glob("[0-9][0-9]_*.ipynb"))
+    if only:
+        wanted = {o.strip().zfill(2) for o in only if o.strip()}
+        unknown = wanted - {p.name[:2] for p in found}
+        if unknown:
+            raise ValueError(f"--only names unknown notebooks {sorted(unknown)}; "
+                             f"known: {[p.name[:2] for p in found]}")
+        found = [p for p in found if p.name[:2] in wanted]
+    return found
+
+
+def run_notebook(path: Path, profile: str, out_dir: Path, *, force: bool, timeout: int,
+                 extra: dict | None = None) -> dict:
+    """Execute one notebook with papermill; return a summary row."""
+    import papermill as pm
+
+    from .report import figures_dir
+
+    out_dir.mkdir(parents=True, exist_ok=True)
+    fig_dir = figures_dir(profile)
+    before = {p: p.stat().st_mtime for p in fig_dir.glob("*")}
+    fd, log = tempfile.mkstemp(suffix=".jsonl", prefix="umalib-cache-")
+    os.close(fd)
+    os.environ["UMALIB_CACHE_LOG"] = log
+    params = {"PROFILE": profile, "FORCE": force, "INTERACTIVE": False, **(extra or {})}
+    t0 = time.perf_counter()
+    error = ""
+    try:
+        pm.execute_notebook(str(path), str(out_dir / path.name), parameters=params,
+                            kernel_name="python3", execution_timeout=timeout,
+                            progress_bar=False, cwd=str(path.parent))
+    except Exception as e:  # papermill raises PapermillExecutionError with the cell's traceback
+        error = f"{type(e).__name__}: {str(e).strip().splitlines()[-1] if str(e).strip() else ''}"
+    wall = time.perf_counter() - t0
+    events = [json.loads(line) for line in Path(log).read_text().splitlines() if line.strip()]
+    os.remove(log)
+    written = sorted(p.name for p in fig_dir.glob("*")
+                     if p.suffix in (".png", ".csv") and before.get(p) != p.stat().st_mtime)
+    return {"notebook": path.name, "seconds": wall,
+            "cache_hits": sum(e["event"] == "hit" for e in events),
+            "built": sum(e["event"] == "miss" for e in events),
+            "outputs": written, "error": error}
+
+
+def print_summary(rows: list[dict], profile: str) -> None:
+    print(f"\n== umalib reproduce: profile {profile} ==")
+    print(f"{'notebook':34s} {'wall':>8s} {'hits':>5s} {'built':>6s}  outputs (png/csv)")
+    for r in rows:
+        status = f"FAILED: {r['error']}" if r["error"] else ", ".join(r["outputs"]) or "-"
+        print(f"{r['notebook']:34s} {r['seconds']:7.1f}s {r['cache_hits']:5d} {r['built']:6d}  {status}")
+    print(f"{'total':34s} {sum(r['seconds'] for r in rows):7.1f}s")
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--profile", default="quick", choices=PROFILES)
+    ap.add_argument("--only", default="", help="comma-separated notebook numbers, e.g. 00,02")
+    ap.add_argument("--force", action="store_true", help="rebuild cached artifacts")
+    ap.add_argument("--timeout", type=int, default=3600, help="per-cell timeout in seconds")
+    ap.add_argument("--out", default=None, help="executed notebooks' folder (default runs/<profile>)")
+    args = ap.parse_args(argv)
+    if args.timeout <= 0:
+        ap.error("--timeout must be > 0")
+    try:
+        todo = notebooks(args.only.split(",") if args.only else None)
+    except ValueError as e:
+        ap.error(str(e))
+    out = Path(args.out) if args.out else REPO_ROOT / "runs" / args.profile
+    os.environ.setdefault("MPLBACKEND", "agg")
+    rows = []
+    for nb in todo:
+        print(f"[reproduce] {nb.name} ({args.profile}) ...", flush=True)
+        rows.append(run_notebook(nb, args.profile, out, force=args.force, timeout=args.timeout))
+        print(f"[reproduce] {nb.name}: {rows[-1]['seconds']:.1f}s"
+              + (f" FAILED {rows[-1]['error']}" if rows[-1]["error"] else ""), flush=True)
+    print_summary(rows, args.profile)
+    return 1 if any(r["error"] for r in rows) else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

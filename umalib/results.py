@@ -1,0 +1,99 @@
+"""Result tables of the discriminative experiments (notebooks 01 and 02), built from the
+cached stages of :class:`umalib.stages.Experiment`.
+
+Column conventions (as the paper's tables): TA/RA/UA in %, UA = accuracy on the forget set
+(lower is better), MIA = share of forget samples the confidence attack calls members, in
+[0, 1] (lower is better), residual = share of attacked forget samples recognised by the
+unlearned model but not by the retrained one.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Sequence
+
+import pandas as pd
+import torch
+
+from .config import METHODS
+from .metrics import predict, residual_knowledge
+from .stages import Experiment
+
+ROWS: tuple[str, ...] = ("Original",) + METHODS
+UNLEARNING_COLUMNS = ["method", "TA", "RA", "UA", "MIA", "seconds"]
+
+
+def eps_tag(eps: float) -> str:
+    """8/255 -> "8" (column suffix)."""
+    v = eps * 255
+    return f"{v:.0f}" if abs(v - round(v)) < 1e-6 else f"{v:.2g}"
+
+
+def attack_columns(eps_list: Sequence[float]) -> list[str]:
+    """``method,TA,UA,MIA,UA_8,MIA_8,UA_16,MIA_16,residual_8,residual_16`` for (8/255, 16/255)."""
+    tags = [eps_tag(e) for e in eps_list]
+    return (["method", "TA", "UA", "MIA"] + [f"{m}_{t}" for t in tags for m in ("UA", "MIA")]
+            + [f"residual_{t}" for t in tags])
+
+
+def unlearning_table(exp: Experiment, kind: str, methods: Sequence[str] = METHODS) -> pd.DataFrame:
+    """Rows Original + ``methods``; columns :data:`UNLEARNING_COLUMNS` (seconds = wall time
+    of training / unlearning when the artifact was built)."""
+    rows = []
+    for m in ("Original",) + tuple(methods):
+        ev = exp.evaluation(kind, m)
+        rows.append({"method": m, **{c: ev[c] for c in UNLEARNING_COLUMNS[1:]}})
+    return pd.DataFrame(rows, columns=UNLEARNING_COLUMNS)
+
+
+def attack_table(exp: Experiment, kind: str, methods: Sequence[str] = METHODS,
+                 **attack_overrides: object) -> tuple[pd.DataFrame, dict[str, dict]]:
+    """Tables 1/2: clean TA/UA/MIA (whole forget set) and UA/MIA/residual under UMA at each
+    of the profile's eps (on the attack subset). Returns the table and, per method, the raw
+    attack results by eps (for figures).
+    """
+    eps_list = exp.profile.attack.eps
+    retrained = exp.unlearned(kind, "retrain").model
+    rows, raw = [], {}
+    for m in ("Original",) + tuple(methods):
+        ev = exp.evaluation(kind, m)
+        row = {"method": m, "TA": ev["TA"], "UA": ev["UA"], "MIA": ev["MIA"]}
+        if m != "Original":  # the paper shows "-": attacking the original against itself is void
+            model = exp.unlearned(kind, m).model
+            mia = exp.mia_attacker(model, kind)
+            raw[m] = {}
+            for eps in eps_list:
+                r = exp.attack(kind, m, eps, **attack_overrides)
+                t = eps_tag(eps)
+                row[f"UA_{t}"] = float((r["outputs"].argmax(1) == r["y"]).float().mean() * 100)
+                row[f"MIA_{t}"] = mia.member_rate(r["outputs"], r["y"])
+                retr_logits, _ = predict(retrained, r["x_adv"], device=exp.device)
+                row[f"residual_{t}"] = residual_knowledge(r["outputs"], retr_logits, r["y"])
+                raw[m][eps] = r
+        rows.append(row)
+    return pd.DataFrame(rows).reindex(columns=attack_columns(eps_list)), raw
+
+
+def throughput(raw: dict[str, dict]) -> float:
+    """Mean attack throughput (images x steps per second) over the attacks that were built
+    in this run (NaN when all came from the cache)."""
+    vals = [r["throughput"] for per in raw.values() for r in per.values() if not r["hit"]]
+    return sum(vals) / len(vals) if vals else math.nan
+
+
+def with_paper(ours: pd.DataFrame, paper: pd.DataFrame, label: str = "CIFAR-10") -> pd.DataFrame:
+    """Interleave our rows and the paper's (method column suffixed " (paper, CIFAR-10)")."""
+    p = paper.copy()
+    p["method"] = p["method"] + f" (paper, {label})"
+    cols = [c for c in ours.columns if c in p.columns]
+    out = []
+    for _, row in ours.iterrows():
+        out.append(row.to_dict())
+        match = p[p["method"].str.startswith(row["method"] + " (")]
+        out += [r[cols].to_dict() for _, r in match.iterrows()]
+    return pd.DataFrame(out, columns=ours.columns)
+
+
+def predictions(model: torch.nn.Module, x: torch.Tensor, device: str = "cpu") -> torch.Tensor:
+    """Predicted classes of ``model`` on ``x``."""
+    return predict(model, x, device=device)[0].argmax(1)

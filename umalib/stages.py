@@ -1,0 +1,205 @@
+"""Cached experiment stages that the notebooks call: data, original model, unlearned models,
+their evaluation, and UMA attacks.
+
+Each stage's artifact key hashes its own config, its upstream keys and the data fingerprint
+(:mod:`umalib.cache`), so a notebook finds its inputs by key, never by a hard-coded path,
+and notebook 02 reuses what notebook 01 built.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import time
+from dataclasses import dataclass
+from functools import cached_property
+from typing import Any
+
+import torch
+from torch import nn
+
+from . import cache
+from .attacks import uma
+from .config import METHODS, Profile
+from .data import SCENARIOS, BatchLoader, ScenarioData, Splits, load_splits, make_scenario
+from .metrics import MIAAttacker, accuracy, predict
+from .models import Classifier, build_model
+from .train import set_seed, train_classifier
+from .unlearn import unlearn
+
+
+@dataclass
+class Built:
+    """A model from a stage: the model, its cache key, metadata and whether it was cached."""
+
+    model: nn.Module
+    key: str
+    meta: dict[str, Any]
+    hit: bool
+
+
+def _state(model: nn.Module) -> dict[str, torch.Tensor]:
+    return {k: v.detach().cpu().contiguous() for k, v in model.state_dict().items()}
+
+
+class Experiment:
+    """One profile's experiment with cached stages.
+
+    Args:
+        profile: a :class:`~umalib.config.Profile` (``umalib.config.load(name)``).
+        device: "cpu" or "cuda".
+        progress: show progress bars.
+        force: rebuild every stage instead of reading the cache.
+    """
+
+    def __init__(self, profile: Profile, device: str = "cpu", progress: bool = True,
+                 force: bool = False) -> None:
+        self.profile, self.device, self.progress, self.force = profile, device, progress, force
+
+    # ----------------------------------------------------------------- data
+    @cached_property
+    def splits(self) -> Splits:
+        return load_splits(self.profile.data, self.profile.seed)
+
+    def scenario(self, kind: str) -> ScenarioData:
+        """The class-wise or instance-wise scenario's data."""
+        if kind not in SCENARIOS:
+            raise ValueError(f"scenario must be one of {SCENARIOS}, got {kind!r}")
+        return ScenarioData(self.splits, make_scenario(self.splits, kind, self.profile.scenario,
+                                                       self.profile.seed))
+
+    def new_model(self) -> Classifier:
+        """An untrained classifier of the profile's architecture for this dataset."""
+        c, h, _ = self.splits.shape
+        mean, std = self.splits.mean_std
+        return build_model(self.profile.model.arch, in_channels=c,
+                           num_classes=self.splits.num_classes, image_size=h, mean=mean, std=std,
+                           width=self.profile.model.width)
+
+    def _load_model(self, tensors: dict[str, torch.Tensor]) -> nn.Module:
+        model = self.new_model()
+        model.load_state_dict(tensors)
+        return model.to(self.device).eval()
+
+    # ------------------------------------------------------------- original
+    def original_key(self) -> str:
+        p = self.profile
+        return cache.make_key("original", {"model": p.model, "train": p.train, "seed": p.seed},
+                              data=self.splits.fingerprint)
+
+    def original(self) -> Built:
+        """The original model trained on the whole training split (cached)."""
+        p = self.profile
+
+        def build() -> tuple[dict, dict]:
+            set_seed(p.seed)
+            model = self.new_model()
+            loader = BatchLoader(self.splits.x_train, self.splits.y_train, p.train.batch_size,
+                                 shuffle=True, seed=p.seed)
+            res = train_classifier(model, loader, p.train, seed=p.seed, device=self.device,
+                                   progress=self.progress, desc="original")
+            return _state(model), {"seconds": res.seconds, "losses": res.losses,
+                                   "train_accuracy_last_epoch": res.accuracies[-1]}
+
+        key = self.original_key()
+        tensors, meta, hit = cache.cached("original", key, build, self.force)
+        return Built(self._load_model(tensors), key, meta, hit)
+
+    # ------------------------------------------------------------ unlearned
+    def unlearned_key(self, kind: str, method: str) -> str:
+        p = self.profile
+        cfg = {"method": method, "params": p.methods[method], "kind": kind,
+               "scenario": p.scenario, "seed": p.seed}
+        if method == "retrain":
+            cfg["recipe"] = p.train
+        return cache.make_key("unlearned", cfg, upstream=[self.original_key()],
+                              data=self.splits.fingerprint)
+
+    def unlearned(self, kind: str, method: str, original: Built | None = None) -> Built:
+        """The model unlearned with ``method`` in scenario ``kind`` (cached)."""
+        if method not in METHODS:
+            raise ValueError(f"unknown unlearning method {method!r}; known: {list(METHODS)}")
+        sd = self.scenario(kind)
+        p = self.profile
+
+        def build() -> tuple[dict, dict]:
+            orig = original or self.original()
+            cfg = p.methods[method]
+            t0 = time.perf_counter()
+            model = unlearn(method, orig.model, sd.loader("retain", cfg.batch_size),
+                            sd.loader("forget", cfg.batch_size), cfg, seed=p.seed,
+                            device=self.device, progress=self.progress, recipe=p.train)
+            return _state(model), {"seconds": time.perf_counter() - t0}
+
+        key = self.unlearned_key(kind, method)
+        tensors, meta, hit = cache.cached("unlearned", key, build, self.force)
+        return Built(self._load_model(tensors), key, meta, hit)
+
+    # ----------------------------------------------------------- evaluation
+    def mia_attacker(self, model: nn.Module, kind: str) -> MIAAttacker:
+        """The reference confidence MIA fitted on ``model``'s clean shadow outputs."""
+        (xm, ym), (xn, yn) = self.scenario(kind).mia_shadow(self.profile.mia_shadow_max)
+        lm, _ = predict(model, BatchLoader(xm, ym, 1000), device=self.device)
+        ln, _ = predict(model, BatchLoader(xn, yn, 1000), device=self.device)
+        return MIAAttacker.fit(lm, ym, ln, yn)
+
+    def evaluate(self, model: nn.Module, kind: str) -> dict[str, float]:
+        """TA, RA, UA (%, UA = forget-set accuracy, lower is better) and MIA (share of forget
+        samples an SVC confidence attack calls members, in [0, 1])."""
+        sd = self.scenario(kind)
+        out = {}
+        for col, part in (("TA", "test"), ("RA", "retain"), ("UA", "forget")):
+            out[col] = accuracy(model, sd.loader(part, 1000), device=self.device)
+        fl, fy = predict(model, sd.loader("forget", 1000), device=self.device)
+        out["MIA"] = self.mia_attacker(model, kind).member_rate(fl, fy)
+        return out
+
+    def model(self, kind: str, method: str) -> Built:
+        """"Original" or an unlearning method's model for scenario ``kind``."""
+        return self.original() if method == "Original" else self.unlearned(kind, method)
+
+    def evaluation(self, kind: str, method: str) -> dict[str, float]:
+        """Cached :meth:`evaluate` of "Original" or a method's model, plus its build seconds."""
+        built = self.model(kind, method)
+        key = cache.make_key("eval", {"kind": kind, "mia_shadow_max": self.profile.mia_shadow_max,
+                                      "scenario": self.profile.scenario},
+                             upstream=[built.key], data=self.splits.fingerprint)
+        _, meta, _ = cache.cached("eval", key, lambda: ({}, self.evaluate(built.model, kind)),
+                                  self.force)
+        return {**meta, "seconds": float(built.meta.get("seconds", float("nan")))}
+
+    # --------------------------------------------------------------- attack
+    def attack_key(self, kind: str, method: str, eps: float, **overrides: Any) -> str:
+        a = dataclasses.replace(self.profile.attack, **overrides)
+        return cache.make_key("uma", {"attack": a, "eps": eps, "kind": kind,
+                                      "seed": self.profile.seed},
+                              upstream=[self.original_key(), self.unlearned_key(kind, method)],
+                              data=self.splits.fingerprint)
+
+    def attack(self, kind: str, method: str, eps: float, *, original: Built | None = None,
+               unlearned: Built | None = None, **overrides: Any) -> dict[str, Any]:
+        """UMA against the ``method``-unlearned model on the scenario's attack subset (cached).
+
+        ``overrides`` replace fields of the profile's attack config (steps, step_size, ...).
+        Returns a dict with ``x_adv``, ``x``, ``y``, ``outputs`` (unlearned logits on x_adv),
+        ``target`` (original logits on x), ``loss``, ``loss_history`` and meta (seconds,
+        images x steps per second).
+        """
+        a = dataclasses.replace(self.profile.attack, **overrides)
+        sd = self.scenario(kind)
+
+        def build() -> tuple[dict, dict]:
+            orig = original or self.original()
+            unl = unlearned or self.unlearned(kind, method, orig)
+            x, y = sd.attack_subset(a.max_samples, self.profile.seed)
+            res = uma(orig.model, unl.model, x, labels=y, eps=eps, step_size=a.step_size,
+                      steps=a.steps, loss=a.loss, init=a.init, restarts=a.restarts,
+                      momentum=a.momentum, batch_size=a.batch_size, seed=self.profile.seed,
+                      device=self.device, progress=self.progress)
+            tensors = {"x": x, "y": y, "x_adv": res.x_adv, "outputs": res.outputs,
+                       "target": res.target, "loss": res.loss, "loss_history": res.loss_history}
+            work = len(y) * a.steps * a.restarts
+            return tensors, {"seconds": res.seconds, "throughput": work / max(res.seconds, 1e-9)}
+
+        key = self.attack_key(kind, method, eps, **overrides)
+        tensors, meta, hit = cache.cached("uma", key, build, self.force)
+        return {**tensors, **meta, "hit": hit, "key": key}
