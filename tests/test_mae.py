@@ -101,6 +101,8 @@ def test_inpainter_shape_and_input_gradient(trained: MAE) -> None:
     im = mask_image(_images(4, seed=2), keep_row.expand(4, -1), TINY).requires_grad_(True)
     out = f(im)
     assert out.shape == im.shape
+    region = f.inpainted_region()
+    assert region.shape == (1, 1, 8, 8) and int(region.sum()) == 16
     # weight only the hidden output so the gradient has to pass through the network
     hidden = ~keep_to_pixel_mask(keep_row[None], TINY)
     (out * hidden).sum().backward()

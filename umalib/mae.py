@@ -346,6 +346,14 @@ class Inpainter(nn.Module):
         keep = self.keep_row.to(im.device)[None].expand(im.shape[0], -1)
         return self.mae.inpaint(im, keep)
 
+    def inpainted_region(self) -> Tensor:
+        """Bool (1, 1, H, W), True on the pixels the model fills in (the masked patches).
+
+        Outside it the output is the input itself, so a perturbation of Im shows up there
+        one-to-one; comparing outputs on this region alone measures what the model generates.
+        """
+        return ~keep_to_pixel_mask(self.keep_row[None], self.mae.cfg)
+
 
 # ----------------------------------------------------------------------------- training
 

@@ -116,7 +116,19 @@ def record(results: Mapping[str, Any], notebook: str, profile: str) -> Path:
     and by anyone who wants the values without parsing tables)."""
     import json
 
+    def clean(v: Any) -> Any:  # strict JSON: NaN/inf become null
+        if isinstance(v, Mapping):
+            return {str(k): clean(x) for k, x in v.items()}
+        if isinstance(v, (list, tuple)):
+            return [clean(x) for x in v]
+        if hasattr(v, "item") and callable(v.item) and getattr(v, "ndim", 1) == 0:
+            v = v.item()
+        if isinstance(v, float) and not math.isfinite(v):
+            return None
+        return v
+
     d = figures_dir(profile)
     path = d / f"results_{notebook}.json"
-    _atomic_write(path, lambda p: Path(p).write_text(json.dumps(results, indent=1, default=float)))
+    text = json.dumps(clean(results), indent=1, default=str, allow_nan=False)
+    _atomic_write(path, lambda p: Path(p).write_text(text))
     return path

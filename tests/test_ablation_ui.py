@@ -1,0 +1,43 @@
+"""Notebook 05's machinery: trajectory recording in the sweep, and the headless widget panel."""
+
+import pytest
+import torch
+
+from umalib import ablation, config, ui
+from umalib.stages import Experiment
+
+from conftest import requires_fmnist
+
+pytestmark = requires_fmnist
+
+
+@pytest.fixture(scope="module")
+def exp():
+    prof = config.load("smoke", **{"data.train_subset": 400, "data.test_subset": 200, "model.width": 4,
+                                   "mia_shadow_max": 100, "methods.FT.epochs": 1})
+    return Experiment(prof, progress=False)
+
+
+def test_steps_sweep_equals_separate_runs(exp):
+    st = ablation.steps_sweep(exp, ["FT"], [0, 2, 5], eps=16 / 255, step_size=1 / 255, max_samples=24)
+    for t in (2, 5):
+        alone = ablation.stepsize_sweep(exp, ["FT"], [1.0], eps=16 / 255, steps=t, max_samples=24)
+        row = st[st.steps == t].iloc[0]
+        assert row.UA == pytest.approx(alone.UA.iloc[0]) and row.MIA == pytest.approx(alone.MIA.iloc[0])
+    # 0 steps = the clean model
+    clean = ui.run_attack(exp, method="FT", steps=0, max_samples=24, show=False)
+    assert st[st.steps == 0].UA.iloc[0] == pytest.approx(clean["UA_clean"])
+
+
+def test_panel_headless_matches_direct_call(exp):
+    kw = dict(method="FT", eps_255=8.0, step_size_255=1.0, steps=3, loss="kl", restarts=1, max_samples=16)
+    panel = ui.attack_panel(exp, interactive=False, show=False, **kw)
+    direct = ui.run_attack(exp, show=False, **kw)
+    for k in ("UA", "MIA", "UA_clean", "mapped_back"):
+        assert panel.last[k] == pytest.approx(direct[k])
+    assert len(panel.history) == 1
+
+
+def test_run_attack_validates_method(exp):
+    with pytest.raises(ValueError, match="method must be one of"):
+        ui.run_attack(exp, method="nope", show=False)

@@ -1,0 +1,106 @@
+"""Execute every notebook on the smoke profile (papermill) and check what it recorded."""
+
+import json
+import os
+from pathlib import Path
+
+import pytest
+
+from umalib.reproduce import notebooks, run_notebook
+
+from conftest import requires_fmnist
+
+pytestmark = [requires_fmnist, pytest.mark.notebooks]
+
+
+@pytest.fixture(scope="module")
+def smoke_run(tmp_path_factory):
+    base = tmp_path_factory.mktemp("nb")
+    old = {k: os.environ.get(k) for k in ("UMALIB_CACHE", "UMALIB_FIGURES", "MPLBACKEND")}
+    os.environ.update(UMALIB_CACHE=str(base / "cache"), UMALIB_FIGURES=str(base / "figures"),
+                      MPLBACKEND="agg")
+    rows = {}
+    try:
+        for nb in notebooks():
+            rows[nb.name[:2]] = run_notebook(nb, "smoke", base / "runs", force=False, timeout=900)
+    finally:
+        for k, v in old.items():
+            if v is None:
+                os.environ.pop(k, None)
+            else:
+                os.environ[k] = v
+    return base, rows
+
+
+def _results(base: Path, stem: str) -> dict:
+    return json.loads((base / "figures" / "smoke" / f"results_{stem}.json").read_text())
+
+
+def test_all_notebooks_ran(smoke_run):
+    base, rows = smoke_run
+    failed = {k: r["error"] for k, r in rows.items() if r["error"]}
+    assert not failed, failed
+    assert sorted(rows) == ["00", "01", "02", "03", "04", "05"]
+    executed = sorted(p.name for p in (base / "runs").glob("*.ipynb"))
+    assert len(executed) == 6
+
+
+EXPECTED = {
+    "00": ["samples.png", "original_model.csv"],
+    "01": ["unlearning_classwise.csv", "unlearning_instancewise.csv", "unlearning_methods.png"],
+    "02": ["table1_classwise.csv", "table2_instancewise.csv", "fig1_uma_examples.png"],
+    "03": ["table3_generative.csv", "table7_l1.csv", "fig2_i2i.png", "fig3_salun.png"],
+    "04": ["table4_adversarial_unlearning.csv", "table5_purification_unaware.csv",
+           "table6_purification_aware.csv"],
+    "05": ["ablation_steps.csv", "ablation_stepsize.csv", "fig4_ablation_steps.png",
+           "fig5_ablation_stepsize.png"],
+}
+
+
+@pytest.mark.parametrize("nb", sorted(EXPECTED))
+def test_outputs_written(smoke_run, nb):
+    base, rows = smoke_run
+    d = base / "figures" / "smoke"
+    for f in EXPECTED[nb]:
+        assert (d / f).stat().st_size > 0, f
+        if f.endswith(".csv"):
+            assert (d / f.replace(".csv", ".md")).exists()
+
+
+def test_table_columns(smoke_run):
+    base, _ = smoke_run
+    d = base / "figures" / "smoke"
+    head = lambda f: (d / f).read_text().splitlines()[0]
+    assert head("table1_classwise.csv") == "method,TA,UA,MIA,UA_8,MIA_8,UA_16,MIA_16,residual_8,residual_16"
+    assert head("unlearning_classwise.csv") == "method,TA,RA,UA,MIA,seconds"
+    assert head("ablation_steps.csv") == "method,steps,UA,MIA"
+    assert head("ablation_stepsize.csv") == "method,step_size,UA,MIA"
+    rows = [l.split(",")[0] for l in (d / "table1_classwise.csv").read_text().splitlines()[1:]]
+    assert rows == ["Original", "retrain", "FT", "RL", "GA", "IU", "l1-sparse", "SalUn"]
+
+
+def test_recorded_values_are_sane(smoke_run):
+    base, _ = smoke_run
+    r0 = _results(base, "00_setup")
+    assert 0 <= r0["test_acc"] <= 100 and 0 <= r0["train_acc"] <= 100
+    r2 = _results(base, "02_uma_attack")
+    for row in r2["table1"].values():
+        for k, v in row.items():
+            if v is None:
+                continue
+            assert (0 <= v <= 100) if k.startswith(("UA", "TA")) else (0 <= v <= 1), (k, v)
+    # the attack cannot lower agreement-based accuracy below 0 nor make retrain residual non-zero
+    assert r2["table1"]["retrain"]["residual_8"] == 0
+
+
+def test_second_run_hits_the_cache(smoke_run):
+    base, rows = smoke_run
+    from umalib.reproduce import NOTEBOOKS_DIR
+
+    os.environ.update(UMALIB_CACHE=str(base / "cache"), UMALIB_FIGURES=str(base / "figures"))
+    try:
+        again = run_notebook(NOTEBOOKS_DIR / "00_setup.ipynb", "smoke", base / "runs2", force=False, timeout=600)
+    finally:
+        os.environ.pop("UMALIB_CACHE"); os.environ.pop("UMALIB_FIGURES")
+    assert not again["error"] and again["built"] == 0 and again["cache_hits"] >= 1
+    assert _results(base, "00_setup")["cache_hit"] is True

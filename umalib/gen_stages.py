@@ -1,0 +1,228 @@
+"""Cached stages of the generative experiment (notebook 03): MAE training, I2I / SalUn
+unlearning of the MAE, UMA on the generator, and the IS / FID / L1 tables.
+
+Pipeline (paper Appendix A.3): I0 ground truth, Im = I0 with a centred square of patches
+masked, I1 = original MAE's inpainting of Im, I2 = unlearned MAE's inpainting of Im, I3 =
+unlearned MAE's inpainting of Im + delta where UMA chose delta to make I3 close to I1.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from functools import cached_property
+from typing import Any, Callable
+
+import pandas as pd
+import torch
+
+from . import cache
+from .attacks import uma
+from .config import GENERATIVE_METHODS, GenerativeConfig
+from .data import to_float
+from .mae import MAE, MAEConfig, Inpainter, centre_square_keep, mask_image, train_mae
+from .metrics import classifier_features, fid_from_features, inception_score, l1_distance
+from .stages import Experiment
+from .unlearn_generative import unlearn_generative
+
+ATTACKS: tuple[str, ...] = ("none", "8/255", "unbounded")
+TABLE3_COLUMNS = ["method", "attack", "IS_R", "IS_F", "FID_R", "FID_F"]
+TABLE7_COLUMNS = ["method", "set", "attack", "L1_per_image", "L1_per_pixel"]
+
+
+def mae_config(g: GenerativeConfig, channels: int, image_size: int) -> MAEConfig:
+    """The MAE architecture of a generative config."""
+    dec_heads = g.heads if g.decoder_dim % g.heads == 0 else 1
+    return MAEConfig(image_size=image_size, channels=channels, patch_size=g.patch_size,
+                     embed_dim=g.embed_dim, depth=g.depth, heads=g.heads,
+                     decoder_dim=g.decoder_dim, decoder_depth=g.decoder_depth,
+                     decoder_heads=dec_heads, mask_ratio=g.mask_ratio)
+
+
+@dataclass
+class EvalSet:
+    """Held-out test images of one side (forget or retain) and their masked versions."""
+
+    i0: torch.Tensor
+    im: torch.Tensor
+    labels: torch.Tensor
+
+
+class GenerativeExperiment:
+    """The MAE experiment on top of a discriminative :class:`Experiment` (same data, and its
+    original classifier serves as the domain feature network for FID / IS)."""
+
+    def __init__(self, exp: Experiment) -> None:
+        self.exp = exp
+        self.g = exp.profile.generative
+        c, h, _ = exp.splits.shape
+        self.cfg = mae_config(self.g, c, h)
+        bad = [k for k in self.g.forget_classes if k >= exp.splits.num_classes]
+        if bad:
+            raise ValueError(f"generative.forget_classes {bad} not in the dataset's classes")
+
+    # ------------------------------------------------------------------ data
+    @cached_property
+    def keep(self) -> torch.Tensor:
+        """The evaluation mask: one keep row (L,), a centred square hidden."""
+        return centre_square_keep(self.cfg, 1, self.g.square_frac)[0]
+
+    def _side(self, x: torch.Tensor, y: torch.Tensor, forget: bool, n: int) -> tuple[torch.Tensor, torch.Tensor]:
+        m = torch.isin(y, torch.tensor(self.g.forget_classes))
+        m = m if forget else ~m
+        return to_float(x[m][:n]), y[m][:n]
+
+    def unlearn_data(self) -> tuple[torch.Tensor, torch.Tensor]:
+        """(retain_x, forget_x): training images used to unlearn."""
+        sp = self.exp.splits
+        f, _ = self._side(sp.x_train, sp.y_train, True, self.g.unlearn_samples)
+        r, _ = self._side(sp.x_train, sp.y_train, False, self.g.unlearn_samples)
+        return r, f
+
+    def eval_set(self, side: str) -> EvalSet:
+        """Held-out test images of the "forget" or "retain" classes."""
+        sp = self.exp.splits
+        x, y = self._side(sp.x_test, sp.y_test, side == "forget", self.g.eval_samples)
+        keep = self.keep[None].expand(len(x), -1)
+        return EvalSet(x, mask_image(x, keep, self.cfg), y)
+
+    # ---------------------------------------------------------------- models
+    def _key(self, stage: str, extra: dict, upstream: list[str]) -> str:
+        return cache.make_key(stage, {"generative": self.g, "seed": self.exp.profile.seed, **extra},
+                              upstream=upstream, data=self.exp.splits.fingerprint)
+
+    def _mae(self, tensors: dict[str, torch.Tensor]) -> MAE:
+        m = MAE(self.cfg)
+        m.load_state_dict(tensors)
+        return m.to(self.exp.device).eval()
+
+    def original_key(self) -> str:
+        return self._key("mae", {}, [])
+
+    def original(self) -> tuple[MAE, dict]:
+        """The MAE trained on the training split (all classes), cached."""
+        def build() -> tuple[dict, dict]:
+            x = to_float(self.exp.splits.x_train[: self.g.train_subset])
+            mae, losses = train_mae(self.cfg, x, epochs=self.g.epochs, batch_size=self.g.batch_size,
+                                    lr=self.g.lr, seed=self.exp.profile.seed, device=self.exp.device,
+                                    progress=self.exp.progress)
+            return {k: v.cpu() for k, v in mae.state_dict().items()}, {"losses": losses}
+
+        t, meta, _ = cache.cached("mae", self.original_key(), build, self.exp.force)
+        return self._mae(t), meta
+
+    def unlearned_key(self, method: str) -> str:
+        return self._key("mae_unlearned", {"method": method}, [self.original_key()])
+
+    def unlearned(self, method: str) -> tuple[MAE, dict]:
+        """The MAE unlearned with "I2I" or "SalUn", cached."""
+        if method not in GENERATIVE_METHODS:
+            raise ValueError(f"generative method must be one of {GENERATIVE_METHODS}, got {method!r}")
+
+        def build() -> tuple[dict, dict]:
+            import time
+
+            orig, _ = self.original()
+            r, f = self.unlearn_data()
+            t0 = time.perf_counter()
+            m = unlearn_generative(method, orig, r, f, epochs=self.g.unlearn_epochs,
+                                   lr=self.g.unlearn_lr, batch_size=self.g.batch_size,
+                                   seed=self.exp.profile.seed, device=self.exp.device,
+                                   progress=self.exp.progress)
+            return ({k: v.cpu() for k, v in m.state_dict().items()},
+                    {"seconds": time.perf_counter() - t0})
+
+        t, meta, _ = cache.cached("mae_unlearned", self.unlearned_key(method), build, self.exp.force)
+        return self._mae(t), meta
+
+    # ---------------------------------------------------------------- outputs
+    @torch.no_grad()
+    def inpaint(self, mae: MAE, im: torch.Tensor) -> torch.Tensor:
+        return Inpainter(mae, self.keep).eval()(im.to(self.exp.device)).cpu()
+
+    def attacked(self, method: str, side: str, attack: str) -> dict[str, torch.Tensor]:
+        """UMA on the generator: I3 for ``attack`` in "8/255" (eps = generative.eps) or
+        "unbounded"; cached. Returns x_adv, outputs (I3), loss_history, seconds."""
+        if attack not in ATTACKS[1:]:
+            raise ValueError(f"attack must be one of {ATTACKS[1:]}, got {attack!r}")
+        bounded = attack != "unbounded"
+        key = self._key("mae_uma", {"method": method, "side": side, "attack": attack},
+                        [self.unlearned_key(method)])
+
+        def build() -> tuple[dict, dict]:
+            orig, _ = self.original()
+            unl, _ = self.unlearned(method)
+            ev = self.eval_set(side)
+            res = uma(Inpainter(orig, self.keep), Inpainter(unl, self.keep), ev.im,
+                      eps=self.g.eps if bounded else None,
+                      step_size=self.g.step_size if bounded else self.g.unbounded_step_size,
+                      steps=self.g.steps, loss="mse", task="generative",
+                      batch_size=256, seed=self.exp.profile.seed, device=self.exp.device,
+                      progress=self.exp.progress)
+            return ({"x_adv": res.x_adv, "outputs": res.outputs, "loss_history": res.loss_history},
+                    {"seconds": res.seconds})
+
+        t, meta, _ = cache.cached("mae_uma", key, build, self.exp.force)
+        return {**t, **meta}
+
+    def outputs(self) -> dict[tuple[str, str, str], torch.Tensor]:
+        """(method, attack, side) -> output images; method "Original" gives I1 ("none")."""
+        orig, _ = self.original()
+        out = {}
+        for side in ("retain", "forget"):
+            ev = self.eval_set(side)
+            out[("Original", "none", side)] = self.inpaint(orig, ev.im)
+            for m in GENERATIVE_METHODS:
+                unl, _ = self.unlearned(m)
+                out[(m, "none", side)] = self.inpaint(unl, ev.im)
+                for a in ATTACKS[1:]:
+                    out[(m, a, side)] = self.attacked(m, side, a)["outputs"]
+        return out
+
+    # ----------------------------------------------------------------- tables
+    def tables(self) -> tuple[pd.DataFrame, pd.DataFrame, dict]:
+        """Table 3 (IS / FID per method, attack and side) and Table 7 (L1 to I1)."""
+        clf = self.exp.original().model
+        feats: Callable[[torch.Tensor], torch.Tensor] = classifier_features(clf)
+
+        @torch.no_grad()
+        def probs(x: torch.Tensor) -> torch.Tensor:
+            clf.eval()
+            return torch.softmax(clf(x.to(self.exp.device)), 1).cpu()
+
+        outs = self.outputs()
+        i0 = {s: self.eval_set(s).i0 for s in ("retain", "forget")}
+        ref_feats = {s: feats(i0[s].to(self.exp.device)).cpu() for s in i0}
+        t3, t7 = [], []
+        keys = [("Original", "none")] + [(m, a) for m in GENERATIVE_METHODS for a in ATTACKS]
+        for m, a in keys:
+            row: dict[str, Any] = {"method": m, "attack": a}
+            for s, tag in (("retain", "R"), ("forget", "F")):
+                o = outs[(m, a, s)]
+                row[f"IS_{tag}"] = inception_score(probs(o).numpy())[0]
+                row[f"FID_{tag}"] = fid_from_features(feats(o.to(self.exp.device)).cpu(), ref_feats[s])
+                if m != "Original":
+                    per_img, per_px = l1_distance(o, outs[("Original", "none", s)])
+                    t7.append({"method": m, "set": s, "attack": a, "L1_per_image": per_img,
+                               "L1_per_pixel": per_px})
+            t3.append(row)
+        return (pd.DataFrame(t3, columns=TABLE3_COLUMNS), pd.DataFrame(t7, columns=TABLE7_COLUMNS),
+                outs)
+
+    def grid(self, method: str, side: str, n: int = 6) -> dict[str, torch.Tensor]:
+        """Rows I0, Im, I1, I2, I3 (8/255) for the figure of ``method`` on ``side``."""
+        ev = self.eval_set(side)
+        orig, _ = self.original()
+        unl, _ = self.unlearned(method)
+        return {"I0 ground truth": ev.i0[:n], "Im masked": ev.im[:n],
+                "I1 original": self.inpaint(orig, ev.im[:n]),
+                "I2 unlearned": self.inpaint(unl, ev.im[:n]),
+                "I3 UMA 8/255": self.attacked(method, side, "8/255")["outputs"][:n],
+                "I3 unbounded": self.attacked(method, side, "unbounded")["outputs"][:n]}
+
+
+def l1_ratio(t7: pd.DataFrame, method: str) -> float:
+    """Forget-set L1(I2, I1) over retain-set L1(I2, I1): how much unlearning happened."""
+    q = lambda s: float(t7[(t7.method == method) & (t7.set == s) & (t7.attack == "none")].L1_per_image.iloc[0])
+    r = q("retain")
+    return q("forget") / r if r > 0 else math.inf
