@@ -20,7 +20,8 @@ from . import cache
 from .attacks import uma
 from .config import GENERATIVE_METHODS, GenerativeConfig
 from .data import to_float
-from .mae import MAE, MAEConfig, Inpainter, centre_square_keep, mask_image, train_mae
+from .mae import (MAE, Inpainter, MAEConfig, centre_square_keep, keep_to_pixel_mask, mask_image,
+                  train_mae)
 from .metrics import classifier_features, fid_from_features, inception_score, l1_distance
 from .stages import Experiment
 from .unlearn_generative import unlearn_generative
@@ -140,9 +141,26 @@ class GenerativeExperiment:
     def inpaint(self, mae: MAE, im: torch.Tensor) -> torch.Tensor:
         return Inpainter(mae, self.keep).eval()(im.to(self.exp.device)).cpu()
 
+    @cached_property
+    def region(self) -> torch.Tensor:
+        """Bool (1, 1, H, W): the pixels the MAE generates (the masked square)."""
+        return ~keep_to_pixel_mask(self.keep[None], self.cfg)
+
+    def composite(self, generated: torch.Tensor, i0: torch.Tensor) -> torch.Tensor:
+        """The generated square pasted into the clean image: what a user of the inpainter sees.
+
+        Outside the square an inpainter returns its input, so an attacked output would carry
+        the perturbation there one-to-one; the paper's L1 values (Table 7) show it is not
+        counted, so every metric here compares images that differ only where the model draws.
+        """
+        r = self.region.to(generated.dtype)
+        return r * generated + (1 - r) * i0
+
     def attacked(self, method: str, side: str, attack: str) -> dict[str, torch.Tensor]:
         """UMA on the generator: I3 for ``attack`` in "8/255" (eps = generative.eps) or
-        "unbounded"; cached. Returns x_adv, outputs (I3), loss_history, seconds."""
+        "unbounded"; cached. The loss is the MSE between the two models' generated squares
+        (the pass-through border carries no knowledge). Returns x_adv, outputs (I3 composited
+        into the clean image), loss_history, seconds."""
         if attack not in ATTACKS[1:]:
             raise ValueError(f"attack must be one of {ATTACKS[1:]}, got {attack!r}")
         bounded = attack != "unbounded"
@@ -153,14 +171,17 @@ class GenerativeExperiment:
             orig, _ = self.original()
             unl, _ = self.unlearned(method)
             ev = self.eval_set(side)
-            res = uma(Inpainter(orig, self.keep), Inpainter(unl, self.keep), ev.im,
+            r = self.region.float()
+            f_orig = lambda im, m=Inpainter(orig, self.keep).eval(): m(im) * r.to(im.device)
+            f_unl = lambda im, m=Inpainter(unl, self.keep).eval(): m(im) * r.to(im.device)
+            res = uma(f_orig, f_unl, ev.im,
                       eps=self.g.eps if bounded else None,
                       step_size=self.g.step_size if bounded else self.g.unbounded_step_size,
                       steps=self.g.steps, loss="mse", task="generative",
                       batch_size=256, seed=self.exp.profile.seed, device=self.exp.device,
                       progress=self.exp.progress)
-            return ({"x_adv": res.x_adv, "outputs": res.outputs, "loss_history": res.loss_history},
-                    {"seconds": res.seconds})
+            return ({"x_adv": res.x_adv, "outputs": self.composite(res.outputs, ev.i0),
+                     "loss_history": res.loss_history}, {"seconds": res.seconds})
 
         t, meta, _ = cache.cached("mae_uma", key, build, self.exp.force)
         return {**t, **meta}
@@ -171,10 +192,10 @@ class GenerativeExperiment:
         out = {}
         for side in ("retain", "forget"):
             ev = self.eval_set(side)
-            out[("Original", "none", side)] = self.inpaint(orig, ev.im)
+            out[("Original", "none", side)] = self.composite(self.inpaint(orig, ev.im), ev.i0)
             for m in GENERATIVE_METHODS:
                 unl, _ = self.unlearned(m)
-                out[(m, "none", side)] = self.inpaint(unl, ev.im)
+                out[(m, "none", side)] = self.composite(self.inpaint(unl, ev.im), ev.i0)
                 for a in ATTACKS[1:]:
                     out[(m, a, side)] = self.attacked(m, side, a)["outputs"]
         return out
@@ -202,9 +223,10 @@ class GenerativeExperiment:
                 row[f"IS_{tag}"] = inception_score(probs(o).numpy())[0]
                 row[f"FID_{tag}"] = fid_from_features(feats(o.to(self.exp.device)).cpu(), ref_feats[s])
                 if m != "Original":
-                    per_img, per_px = l1_distance(o, outs[("Original", "none", s)])
+                    per_img, _ = l1_distance(o, outs[("Original", "none", s)])
+                    n_values = int(self.region.sum()) * self.cfg.channels
                     t7.append({"method": m, "set": s, "attack": a, "L1_per_image": per_img,
-                               "L1_per_pixel": per_px})
+                               "L1_per_pixel": per_img / n_values})
             t3.append(row)
         return (pd.DataFrame(t3, columns=TABLE3_COLUMNS), pd.DataFrame(t7, columns=TABLE7_COLUMNS),
                 outs)
@@ -215,8 +237,8 @@ class GenerativeExperiment:
         orig, _ = self.original()
         unl, _ = self.unlearned(method)
         return {"I0 ground truth": ev.i0[:n], "Im masked": ev.im[:n],
-                "I1 original": self.inpaint(orig, ev.im[:n]),
-                "I2 unlearned": self.inpaint(unl, ev.im[:n]),
+                "I1 original": self.composite(self.inpaint(orig, ev.im[:n]), ev.i0[:n]),
+                "I2 unlearned": self.composite(self.inpaint(unl, ev.im[:n]), ev.i0[:n]),
                 "I3 UMA 8/255": self.attacked(method, side, "8/255")["outputs"][:n],
                 "I3 unbounded": self.attacked(method, side, "unbounded")["outputs"][:n]}
 
