@@ -146,3 +146,6 @@ def test_unknown_method() -> None:
     x = _images(4)
     with pytest.raises(ValueError, match="I2I"):
         unlearn_generative("nope", MAE(TINY), x, x, epochs=1, lr=1e-3, batch_size=2)
+    with pytest.raises(ValueError, match="schedule"):
+        unlearn_generative("SalUn", MAE(TINY), x, x, epochs=1, lr=1e-3, batch_size=2,
+                           schedule="step")

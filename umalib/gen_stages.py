@@ -127,7 +127,7 @@ class GenerativeExperiment:
             r, f = self.unlearn_data()
             t0 = time.perf_counter()
             m = unlearn_generative(method, orig, r, f, epochs=self.g.unlearn_epochs,
-                                   lr=self.g.unlearn_lr, batch_size=self.g.batch_size,
+                                   lr=self.g.unlearn_lr, batch_size=self.g.unlearn_batch_size,
                                    seed=self.exp.profile.seed, device=self.exp.device,
                                    progress=self.exp.progress)
             return ({k: v.cpu() for k, v in m.state_dict().items()},

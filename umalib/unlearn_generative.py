@@ -70,6 +70,22 @@ def _check_ratio(name: str, value: float, low_open: bool = False) -> None:
         raise ValueError(f"{name} must be in {'(0, 1)' if low_open else '[0, 1)'}, got {value}")
 
 
+SCHEDULES = ("constant", "cosine")
+
+
+def _check_schedule(schedule: str) -> None:
+    if schedule not in SCHEDULES:
+        raise ValueError(f"schedule must be one of {SCHEDULES}, got {schedule!r}")
+
+
+def _set_lr(opt: torch.optim.Optimizer, lr: float, step: int, total: int, schedule: str) -> None:
+    """Constant ``lr`` or cosine decay from ``lr`` to 0 over ``total`` steps."""
+    if schedule == "cosine":
+        lr = lr * 0.5 * (1.0 + math.cos(math.pi * step / max(1, total)))
+    for g in opt.param_groups:
+        g["lr"] = lr
+
+
 def _paired_batches(n_forget: int, n_retain: int, batch_size: int,
                     gen: torch.Generator) -> Iterator[tuple[Tensor, Tensor]]:
     """Endless (forget_idx, retain_idx) pairs; retain indices continue across epochs."""
@@ -96,17 +112,19 @@ def _paired_batches(n_forget: int, n_retain: int, batch_size: int,
 def i2i(original: MAE, retain_x: Tensor, forget_x: Tensor, *, epochs: int, lr: float,
         batch_size: int, seed: int = 0, device: str | torch.device = "cpu",
         progress: bool = True, forget_weight: float = 0.2, retain_weight: float = 1.0,
-        weight_decay: float = 0.05, patch_mask_ratio: float | None = None) -> MAE:
+        weight_decay: float = 0.05, patch_mask_ratio: float | None = None,
+        schedule: str = "constant") -> MAE:
     """I2I unlearning (Li et al., 2024) of an MAE; returns a new model in eval mode.
 
     Loss per step, with one random patch mask shared by student and frozen teacher (the
     original):  retain_weight * MSE(E_s(x_r), E_t(x_r)) + forget_weight * MSE(E_s(x_f), E_t(z_f))
     where E is the encoder latent (all tokens, [CLS] included) and z_f = N(mean(x_f), std(x_f))
     per image, clamped to [0, 1], drawn afresh every step. Only the encoder trains (the decoder
-    stays bit-identical). AdamW, betas (0.9, 0.95), constant ``lr``. ``patch_mask_ratio``
-    defaults to ``original.cfg.mask_ratio``.
+    stays bit-identical). AdamW, betas (0.9, 0.95), ``lr`` constant or cosine-decayed to 0
+    (``schedule``). ``patch_mask_ratio`` defaults to ``original.cfg.mask_ratio``.
     """
     _validate(original, retain_x, forget_x, epochs, lr, batch_size)
+    _check_schedule(schedule)
     ratio = original.cfg.mask_ratio if patch_mask_ratio is None else patch_mask_ratio
     _check_ratio("patch_mask_ratio", ratio)
     cfg = original.cfg
@@ -125,7 +143,8 @@ def i2i(original: MAE, retain_x: Tensor, forget_x: Tensor, *, epochs: int, lr: f
     steps = epochs * math.ceil(forget_x.shape[0] / batch_size)
     batches = _paired_batches(forget_x.shape[0], retain_x.shape[0], batch_size, gen)
     bar = tqdm(range(steps), desc="I2I unlearning", disable=not progress)
-    for _ in bar:
+    for step in bar:
+        _set_lr(opt, lr, step, steps, schedule)
         f_idx, r_idx = next(batches)
         xf = forget_x[f_idx].to(device)
         xr = retain_x[r_idx].to(device)
@@ -195,14 +214,17 @@ def salun_mae(original: MAE, retain_x: Tensor, forget_x: Tensor, *, epochs: int,
               batch_size: int, seed: int = 0, device: str | torch.device = "cpu",
               progress: bool = True, mask_ratio: float = 0.5, forget_weight: float = 1.0,
               retain_weight: float = 1.0, retain_target: str = "original",
-              weight_decay: float = 0.0, patch_mask_ratio: float | None = None) -> MAE:
+              weight_decay: float = 0.0, patch_mask_ratio: float | None = None,
+              schedule: str = "cosine") -> MAE:
     """SalUn (Fan et al., 2024) for the MAE inpainter; returns a new model in eval mode.
 
     1. Saliency: :func:`saliency_mask` with ``ratio=mask_ratio`` (global top share by |grad| of
        the forget-set reconstruction loss over ALL parameters).
     2. Training of the salient weights only: gradients of the others are zeroed and, after
        every optimiser step, their values are restored to the original ones (so they stay
-       bit-identical despite weight decay or Adam state). AdamW, betas (0.9, 0.95).
+       bit-identical despite weight decay or Adam state). AdamW, betas (0.9, 0.95), ``lr``
+       cosine-decayed to 0 by default (``schedule``): the noise targets make the gradients
+       noisy, and the decay lets the retain outputs settle back at the end.
 
     Objective per step (one random patch mask per image, masked patches only):
         forget_weight * MSE(f(x_f), z_f) + retain_weight * MSE(f(x_r), t_r)
@@ -221,6 +243,7 @@ def salun_mae(original: MAE, retain_x: Tensor, forget_x: Tensor, *, epochs: int,
     """
     _validate(original, retain_x, forget_x, epochs, lr, batch_size)
     _check_ratio("mask_ratio", mask_ratio, low_open=True)
+    _check_schedule(schedule)
     if retain_target not in ("original", "ground_truth"):
         raise ValueError("retain_target must be 'original' or 'ground_truth'")
     ratio = original.cfg.mask_ratio if patch_mask_ratio is None else patch_mask_ratio
@@ -250,7 +273,8 @@ def salun_mae(original: MAE, retain_x: Tensor, forget_x: Tensor, *, epochs: int,
     steps = epochs * math.ceil(forget_x.shape[0] / batch_size)
     batches = _paired_batches(forget_x.shape[0], retain_x.shape[0], batch_size, gen)
     bar = tqdm(range(steps), desc="SalUn unlearning", disable=not progress)
-    for _ in bar:
+    for step in bar:
+        _set_lr(opt, lr, step, steps, schedule)
         f_idx, r_idx = next(batches)
         xf = forget_x[f_idx].to(device)
         xr = retain_x[r_idx].to(device)
