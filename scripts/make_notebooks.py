@@ -423,7 +423,8 @@ display(Markdown("Ours beside the paper's Table 4 (CIFAR-10, ResNet-50, RL backb
 display(results.with_paper(t4, paper_table("table4")).round(4))"""),
     ("code", """cost = ds.adv_cost_table(exp, "classwise")
 RESULTS["adv_cost"] = cost.set_index("method").to_dict("index")
-display(Markdown("**Extra cost of Eq. 6** (wall seconds when each model was built; `slowdown` = adversarial / plain):"))
+display(Markdown("**Extra cost of Eq. 6** (wall seconds, plain and adversarial timed back to back when the "
+                 "+adv model was built; `slowdown` = adversarial / plain):"))
 display(cost.round(3))"""),
     ("md", "## Table 5: purification, attacker unaware of the VAE"),
     ("code", """vae = ds.purifier_vae(exp)
