@@ -89,8 +89,11 @@ def test_recorded_values_are_sane(smoke_run):
             if v is None:
                 continue
             assert (0 <= v <= 100) if k.startswith(("UA", "TA")) else (0 <= v <= 1), (k, v)
-    # the attack cannot lower agreement-based accuracy below 0 nor make retrain residual non-zero
-    assert r2["table1"]["retrain"]["residual_8"] == 0
+    # residual counts a subset of the attacked samples the unlearned model gets right
+    for m, row in r2["table1"].items():
+        if row["residual_8"] is not None:
+            assert row["residual_8"] <= row["UA_8"] / 100 + 1e-9, m
+            assert row["residual_16"] <= row["UA_16"] / 100 + 1e-9, m
 
 
 def test_second_run_hits_the_cache(smoke_run):
