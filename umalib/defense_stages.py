@@ -133,24 +133,8 @@ def adv_unlearned(exp: Experiment, kind: str, method: str) -> Built:
 def adv_attack(exp: Experiment, kind: str, method: str, eps: float) -> dict[str, Any]:
     """UMA (the profile's attack config, notebook 02's attack subset) against the adversarially
     unlearned ``method`` model (cached). Same fields as :meth:`Experiment.attack`."""
-    p = exp.profile
-    a = p.attack
-    key = cache.make_key("uma", {"attack": a, "eps": eps, "kind": kind, "seed": p.seed},
-                         upstream=[exp.original_key(), adv_key(exp, kind, method)],
-                         data=exp.splits.fingerprint)
-
-    def build() -> tuple[dict, dict]:
-        x, y = exp.scenario(kind).attack_subset(a.max_samples, p.seed)
-        res = uma(exp.original().model, adv_unlearned(exp, kind, method).model, x, labels=y,
-                  eps=eps, step_size=a.step_size, steps=a.steps, loss=a.loss, init=a.init,
-                  restarts=a.restarts, momentum=a.momentum, batch_size=a.batch_size,
-                  seed=p.seed, device=exp.device, progress=exp.progress)
-        tensors = {"x": x, "y": y, "x_adv": res.x_adv, "outputs": res.outputs,
-                   "target": res.target, "loss": res.loss, "loss_history": res.loss_history}
-        return tensors, {"seconds": res.seconds}
-
-    tensors, meta, hit = cache.cached("uma", key, build, exp.force)
-    return {**tensors, **meta, "hit": hit, "key": key}
+    return exp.cached_uma("uma", kind, eps, lambda: adv_unlearned(exp, kind, method).model,
+                          [exp.original_key(), adv_key(exp, kind, method)])
 
 
 # ----------------------------------------------------------------------------- purifier
@@ -208,24 +192,8 @@ def purified(exp: Experiment, kind: str, method: str, vae: BuiltVAE | None = Non
 def aware_attack(exp: Experiment, kind: str, method: str, eps: float) -> dict[str, Any]:
     """UMA against the purified ``method`` model end to end (aware attacker; cached). Profile
     attack config and notebook 02's attack subset. ``outputs`` are purified logits on x_adv."""
-    p = exp.profile
-    a = p.attack
-    key = cache.make_key("uma_aware", {"attack": a, "eps": eps, "kind": kind, "seed": p.seed},
-                         upstream=[exp.original_key(), exp.unlearned_key(kind, method),
-                                   vae_key(exp)], data=exp.splits.fingerprint)
-
-    def build() -> tuple[dict, dict]:
-        x, y = exp.scenario(kind).attack_subset(a.max_samples, p.seed)
-        res = uma(exp.original().model, purified(exp, kind, method), x, labels=y, eps=eps,
-                  step_size=a.step_size, steps=a.steps, loss=a.loss, init=a.init,
-                  restarts=a.restarts, momentum=a.momentum, batch_size=a.batch_size,
-                  seed=p.seed, device=exp.device, progress=exp.progress)
-        tensors = {"x": x, "y": y, "x_adv": res.x_adv, "outputs": res.outputs,
-                   "target": res.target, "loss": res.loss, "loss_history": res.loss_history}
-        return tensors, {"seconds": res.seconds}
-
-    tensors, meta, hit = cache.cached("uma_aware", key, build, exp.force)
-    return {**tensors, **meta, "hit": hit, "key": key}
+    return exp.cached_uma("uma_aware", kind, eps, lambda: purified(exp, kind, method),
+                          [exp.original_key(), exp.unlearned_key(kind, method), vae_key(exp)])
 
 
 def purified_evaluation(exp: Experiment, kind: str, method: str, pur: Purified | None = None

@@ -168,38 +168,48 @@ class Experiment:
         return {**meta, "seconds": float(built.meta.get("seconds", float("nan")))}
 
     # --------------------------------------------------------------- attack
-    def attack_key(self, kind: str, method: str, eps: float, **overrides: Any) -> str:
+    def _uma_key(self, stage: str, kind: str, eps: float, upstream: list[str],
+                 **overrides: Any) -> str:
         a = dataclasses.replace(self.profile.attack, **overrides)
-        return cache.make_key("uma", {"attack": a, "eps": eps, "kind": kind,
+        return cache.make_key(stage, {"attack": a, "eps": eps, "kind": kind,
                                       "seed": self.profile.seed},
-                              upstream=[self.original_key(), self.unlearned_key(kind, method)],
-                              data=self.splits.fingerprint)
+                              upstream=upstream, data=self.splits.fingerprint)
 
-    def attack(self, kind: str, method: str, eps: float, *, original: Built | None = None,
-               unlearned: Built | None = None, **overrides: Any) -> dict[str, Any]:
-        """UMA against the ``method``-unlearned model on the scenario's attack subset (cached).
+    def attack_key(self, kind: str, method: str, eps: float, **overrides: Any) -> str:
+        """Cache key of :meth:`attack`."""
+        return self._uma_key("uma", kind, eps,
+                             [self.original_key(), self.unlearned_key(kind, method)], **overrides)
 
-        ``overrides`` replace fields of the profile's attack config (steps, step_size, ...).
-        Returns a dict with ``x_adv``, ``x``, ``y``, ``outputs`` (unlearned logits on x_adv),
-        ``target`` (original logits on x), ``loss``, ``loss_history`` and meta (seconds,
-        images x steps per second).
+    def cached_uma(self, stage: str, kind: str, eps: float, target_model: Any,
+                   upstream: list[str], **overrides: Any) -> dict[str, Any]:
+        """UMA with the profile's attack config (``overrides`` replace fields) on the scenario's
+        seeded attack subset, cached under ``stage`` and keyed by ``upstream``.
+
+        ``target_model()`` returns the model under attack (called only on a cache miss).
+        Returns a dict with ``x_adv``, ``x``, ``y``, ``outputs`` (attacked model's logits on
+        x_adv), ``target`` (original logits on x), ``loss``, ``loss_history`` and meta
+        (seconds, images x steps per second, hit, key).
         """
         a = dataclasses.replace(self.profile.attack, **overrides)
-        sd = self.scenario(kind)
+        key = self._uma_key(stage, kind, eps, upstream, **overrides)
 
         def build() -> tuple[dict, dict]:
-            orig = original or self.original()
-            unl = unlearned or self.unlearned(kind, method, orig)
-            x, y = sd.attack_subset(a.max_samples, self.profile.seed)
-            res = uma(orig.model, unl.model, x, labels=y, eps=eps, step_size=a.step_size,
-                      steps=a.steps, loss=a.loss, init=a.init, restarts=a.restarts,
-                      momentum=a.momentum, batch_size=a.batch_size, seed=self.profile.seed,
-                      device=self.device, progress=self.progress)
+            x, y = self.scenario(kind).attack_subset(a.max_samples, self.profile.seed)
+            res = uma(self.original().model, target_model(), x, labels=y, eps=eps,
+                      step_size=a.step_size, steps=a.steps, loss=a.loss, init=a.init,
+                      restarts=a.restarts, momentum=a.momentum, batch_size=a.batch_size,
+                      seed=self.profile.seed, device=self.device, progress=self.progress)
             tensors = {"x": x, "y": y, "x_adv": res.x_adv, "outputs": res.outputs,
                        "target": res.target, "loss": res.loss, "loss_history": res.loss_history}
             work = len(y) * a.steps * a.restarts
             return tensors, {"seconds": res.seconds, "throughput": work / max(res.seconds, 1e-9)}
 
-        key = self.attack_key(kind, method, eps, **overrides)
-        tensors, meta, hit = cache.cached("uma", key, build, self.force)
+        tensors, meta, hit = cache.cached(stage, key, build, self.force)
         return {**tensors, **meta, "hit": hit, "key": key}
+
+    def attack(self, kind: str, method: str, eps: float, **overrides: Any) -> dict[str, Any]:
+        """UMA against the ``method``-unlearned model on the scenario's attack subset (cached);
+        see :meth:`cached_uma`. ``overrides`` replace fields of the attack config."""
+        return self.cached_uma("uma", kind, eps, lambda: self.unlearned(kind, method).model,
+                               [self.original_key(), self.unlearned_key(kind, method)],
+                               **overrides)
