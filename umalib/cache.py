@@ -1,8 +1,10 @@
 """Content-addressed artifact cache: ``<root>/<stage>/<key>/``.
 
 The key is a hash of the stage's canonical config, the keys of its upstream artifacts, the
-data fingerprint and the umalib version, so a changed input never reuses a stale artifact
-(the anti-pattern is ``if not exists("model.pt"): train()``).
+data fingerprint, the umalib version and a fingerprint of the package's computing source code
+(every module except the presentation-only ones in ``PRESENTATION_MODULES``), so a changed
+input or a changed method never reuses a stale artifact (the anti-pattern is
+``if not exists("model.pt"): train()``).
 
 Each artifact directory holds ``tensors.pt`` (a dict of tensors, loaded with
 ``weights_only=True``), ``meta.json`` (JSON metadata) and ``MANIFEST.json`` (sha256 of both).
@@ -20,6 +22,7 @@ import pickle
 import shutil
 import tempfile
 import time
+from functools import lru_cache
 from pathlib import Path
 from typing import Any, Callable, Mapping, Sequence
 
@@ -28,12 +31,42 @@ import torch
 from . import __version__
 from .config import canonical_json
 
-REPO_ROOT = Path(__file__).resolve().parent.parent
+PACKAGE_DIR = Path(__file__).resolve().parent
+REPO_ROOT = PACKAGE_DIR.parent
+
+# Modules that only format, plot, explain or drive the computation: editing them must not
+# invalidate trained models and attack results. Every other module is hashed into the keys.
+PRESENTATION_MODULES = frozenset({"plots.py", "report.py", "checks.py", "paper.py", "ui.py",
+                                  "reproduce.py", "verify.py", "__main__.py", "bench.py"})
 
 
 def cache_root() -> Path:
     """The cache directory: ``$UMALIB_CACHE`` or ``<repo>/artifacts``."""
     return Path(os.environ.get("UMALIB_CACHE", REPO_ROOT / "artifacts"))
+
+
+def code_fingerprint(package_dir: Path | None = None) -> str:
+    """sha256 (16 hex chars) over the source of every computing module of a package.
+
+    Files in ``PRESENTATION_MODULES`` (at any depth) are left out; paths and contents of all
+    other ``*.py`` files are hashed in sorted order, so an edit to a method, the attack, the
+    data pipeline or a stage changes every key built on it. Without ``package_dir`` it hashes
+    umalib itself, once per process (the code that is running, not later edits on disk).
+    """
+    if package_dir is None:
+        return _own_fingerprint()
+    root = Path(package_dir)
+    h = hashlib.sha256()
+    for f in sorted(root.rglob("*.py")):
+        if f.name in PRESENTATION_MODULES:
+            continue
+        h.update(f.relative_to(root).as_posix().encode() + b"\0" + f.read_bytes() + b"\0")
+    return h.hexdigest()[:16]
+
+
+@lru_cache(maxsize=1)
+def _own_fingerprint() -> str:
+    return code_fingerprint(PACKAGE_DIR)
 
 
 def make_key(stage: str, config: Any, upstream: Sequence[str] = (), data: str = "") -> str:
@@ -44,9 +77,12 @@ def make_key(stage: str, config: Any, upstream: Sequence[str] = (), data: str = 
         config: the stage's config (dataclass, dict or JSON-able value).
         upstream: keys of the artifacts this one was built from.
         data: the data fingerprint.
+
+    The umalib version and ``code_fingerprint()`` are part of the key.
     """
     blob = json.dumps({"stage": stage, "config": canonical_json(config), "upstream": list(upstream),
-                       "data": data, "version": __version__}, sort_keys=True)
+                       "data": data, "version": __version__, "code": code_fingerprint()},
+                      sort_keys=True)
     return hashlib.sha256(blob.encode()).hexdigest()[:20]
 
 
