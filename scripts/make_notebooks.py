@@ -59,8 +59,8 @@ reproduce the original model's outputs.
 **Profiles.** `paper` uses the paper's settings (CIFAR-10, ResNet-50, 182 epochs), which need
 the CIFAR files and a GPU. `quick` (the default of `make reproduce`) runs the same pipeline on
 the real Fashion-MNIST with a small CNN so that the whole series fits in about 16 minutes on
-two idle CPU cores from an empty cache (about 1 minute once cached); the list printed below says exactly how it deviates from the paper. `smoke`
-runs every code path at toy sizes (tests)."""),
+two idle CPU cores from an empty cache; the list printed below says exactly how it deviates
+from the paper. `smoke` runs every code path at toy sizes (tests)."""),
     ("params", PARAMS),
     ("code", RESOLVE),
     ("md", "## Environment\nVersions, threads, device and where cached artifacts live."),
