@@ -28,7 +28,7 @@ from IPython.display import Markdown, display
 
 import umalib
 from umalib import config, plots
-from umalib.report import save_figure, write_table
+from umalib.report import publish_table, save_figure, write_table
 from umalib.stages import Experiment
 
 cfg = config.load(PROFILE, seed=SEED)
@@ -137,18 +137,14 @@ display(methods)"""),
     ("md", "## Class-wise forgetting"),
     ("code", """orig = exp.original()
 cw = results.unlearning_table(exp, "classwise")
-write_table(cw, "unlearning_classwise", PROFILE, columns=results.UNLEARNING_COLUMNS,
-            title=f"Class-wise unlearning ({cfg.data.dataset}, forget classes {cfg.scenario.forget_classes})",
-            notes=cfg.notes)
-RESULTS["classwise"] = cw.set_index("method").to_dict("index")
-display(cw.round(4))"""),
+RESULTS["classwise"] = publish_table(
+    cw, "unlearning_classwise", PROFILE, columns=results.UNLEARNING_COLUMNS, notes=cfg.notes,
+    title=f"Class-wise unlearning ({cfg.data.dataset}, forget classes {cfg.scenario.forget_classes})")"""),
     ("md", "## Instance-wise forgetting"),
     ("code", """iw = results.unlearning_table(exp, "instancewise")
-write_table(iw, "unlearning_instancewise", PROFILE, columns=results.UNLEARNING_COLUMNS,
-            title=f"Instance-wise unlearning ({cfg.scenario.forget_count} random training images)",
-            notes=cfg.notes)
-RESULTS["instancewise"] = iw.set_index("method").to_dict("index")
-display(iw.round(4))"""),
+RESULTS["instancewise"] = publish_table(
+    iw, "unlearning_instancewise", PROFILE, columns=results.UNLEARNING_COLUMNS, notes=cfg.notes,
+    title=f"Instance-wise unlearning ({cfg.scenario.forget_count} random training images)")"""),
     ("md", "## Beside the paper's CIFAR-10 numbers (labelled as the paper's)"),
     ("code", """for name, ours, paper in (("class-wise", cw, "table1"), ("instance-wise", iw, "table2")):
     display(Markdown(f"**{name}** - ours ({cfg.data.dataset}) and the paper's (CIFAR-10, ResNet-50)"))
@@ -198,20 +194,16 @@ attack_note = (f"UMA: eps {[round(e * 255) for e in a.eps]}/255, step {a.step_si
 print(attack_note)"""),
     ("md", "## Table 1: class-wise"),
     ("code", """t1, raw1 = results.attack_table(exp, "classwise")
-write_table(t1, "table1_classwise", PROFILE, title="Table 1 (class-wise), ours",
-            notes=[attack_note, *cfg.notes])
-RESULTS["table1"] = t1.set_index("method").to_dict("index")
-display(t1.round(4))
-display(Markdown("The paper's Table 1 (CIFAR-10, ResNet-50), for comparison:"))
-display(paper_table("table1"))"""),
+RESULTS["table1"] = publish_table(
+    t1, "table1_classwise", PROFILE, title="Table 1 (class-wise), ours", notes=[attack_note, *cfg.notes],
+    paper=paper_table("table1"),
+    paper_caption="The paper's Table 1 (CIFAR-10, ResNet-50), for comparison:")"""),
     ("md", "## Table 2: instance-wise"),
     ("code", """t2, raw2 = results.attack_table(exp, "instancewise")
-write_table(t2, "table2_instancewise", PROFILE, title="Table 2 (instance-wise), ours",
-            notes=[attack_note, *cfg.notes])
-RESULTS["table2"] = t2.set_index("method").to_dict("index")
-display(t2.round(4))
-display(Markdown("The paper's Table 2 (CIFAR-10, ResNet-50), for comparison:"))
-display(paper_table("table2"))"""),
+RESULTS["table2"] = publish_table(
+    t2, "table2_instancewise", PROFILE, title="Table 2 (instance-wise), ours", notes=[attack_note, *cfg.notes],
+    paper=paper_table("table2"),
+    paper_caption="The paper's Table 2 (CIFAR-10, ResNet-50), for comparison:")"""),
     ("code", """tp = results.throughput({**{f"cw-{k}": v for k, v in raw1.items()}, **{f"iw-{k}": v for k, v in raw2.items()}})
 RESULTS["throughput"] = tp
 print(f"attack throughput: {tp:.0f} images x steps per second" if tp == tp else "all attacks came from the cache")"""),
@@ -415,12 +407,12 @@ columns = ds.defense_columns(a.eps)
 print("\\n".join(notes))"""),
     ("md", "## Table 4: adversarial unlearning (class-wise)"),
     ("code", """t4 = ds.table4(exp, "classwise")
-write_table(t4, "table4_adversarial_unlearning", PROFILE, columns=columns,
-            title="Table 4 (adversarial unlearning, class-wise), ours", notes=[*notes, *cfg.notes])
-RESULTS["table4"] = t4.set_index("method").to_dict("index")
-display(t4.round(4))
-display(Markdown("Ours beside the paper's Table 4 (CIFAR-10, ResNet-50, RL backbone; labelled as the paper's):"))
-display(results.with_paper(t4, paper_table("table4")).round(4))"""),
+RESULTS["table4"] = publish_table(
+    t4, "table4_adversarial_unlearning", PROFILE, columns=columns, notes=[*notes, *cfg.notes],
+    title="Table 4 (adversarial unlearning, class-wise), ours",
+    paper=results.with_paper(t4, paper_table("table4")),
+    paper_caption="Ours beside the paper's Table 4 (CIFAR-10, ResNet-50, RL backbone; "
+                  "labelled as the paper's):")"""),
     ("code", """cost = ds.adv_cost_table(exp, "classwise")
 RESULTS["adv_cost"] = cost.set_index("method").to_dict("index")
 display(Markdown("**Extra cost of Eq. 6** (wall seconds, plain and adversarial timed back to back when the "
@@ -433,20 +425,16 @@ RESULTS["vae"] = {"losses": vae.meta["losses"], "seconds": vae.meta["seconds"],
 print(f"VAE: {vae.meta['train_images']} training images, loss per epoch "
       f"{[round(v, 1) for v in vae.meta['losses']]}, {vae.meta['seconds']:.1f}s when built")
 t5 = ds.table5(exp, "classwise")
-write_table(t5, "table5_purification_unaware", PROFILE, columns=columns,
-            title="Table 5 (VAE purification, attacker unaware), ours", notes=[*notes, *cfg.notes])
-RESULTS["table5"] = t5.set_index("method").to_dict("index")
-display(t5.round(4))
-display(Markdown("The paper's Table 5 (CIFAR-10; the paper gives no TA column):"))
-display(results.with_paper(t5, paper_table("table5")).round(4))"""),
+RESULTS["table5"] = publish_table(
+    t5, "table5_purification_unaware", PROFILE, columns=columns, notes=[*notes, *cfg.notes],
+    title="Table 5 (VAE purification, attacker unaware), ours", paper=results.with_paper(t5, paper_table("table5")),
+    paper_caption="The paper's Table 5 (CIFAR-10; the paper gives no TA column):")"""),
     ("md", "## Table 6: purification, attacker aware (UMA through the VAE)"),
     ("code", """t6 = ds.table6(exp, "classwise")
-write_table(t6, "table6_purification_aware", PROFILE, columns=columns,
-            title="Table 6 (VAE purification, attacker aware), ours", notes=[*notes, *cfg.notes])
-RESULTS["table6"] = t6.set_index("method").to_dict("index")
-display(t6.round(4))
-display(Markdown("The paper's Table 6 (CIFAR-10; the paper gives no TA column):"))
-display(results.with_paper(t6, paper_table("table6")).round(4))"""),
+RESULTS["table6"] = publish_table(
+    t6, "table6_purification_aware", PROFILE, columns=columns, notes=[*notes, *cfg.notes],
+    title="Table 6 (VAE purification, attacker aware), ours", paper=results.with_paper(t6, paper_table("table6")),
+    paper_caption="The paper's Table 6 (CIFAR-10; the paper gives no TA column):")"""),
     ("md", "## Utility against robustness"),
     ("code", """hi = columns[-2]  # UA at the largest eps
 to = ds.tradeoff_frame(t4, t5, t6)

@@ -78,6 +78,30 @@ def write_table(rows: Sequence[Mapping[str, Any]] | pd.DataFrame, name: str, pro
     return df
 
 
+def publish_table(df: pd.DataFrame, name: str, profile: str, *,
+                  columns: Sequence[str] | None = None, title: str = "",
+                  notes: Iterable[str] = (), paper: pd.DataFrame | None = None,
+                  paper_caption: str = "") -> dict[str, dict[str, Any]]:
+    """Write a per-method table (``write_table``), show it in the notebook, then optionally
+    the paper's numbers under ``paper_caption``; return ``{method: {column: value}}`` for the
+    notebook's results record.
+
+    Args:
+        df: the table, with a ``method`` column.
+        paper: what to show as the paper's (e.g. ``results.with_paper(df, paper_table(...))``);
+            it is displayed only, never written as ours.
+    """
+    from IPython.display import Markdown, display
+
+    out = write_table(df, name, profile, columns=columns, title=title, notes=notes)
+    display(out.round(4))
+    if paper is not None:
+        if paper_caption:
+            display(Markdown(paper_caption))
+        display(paper.round(4))
+    return out.set_index("method").to_dict("index")
+
+
 def save_figure(fig: Any, name: str, profile: str, dpi: int = 130) -> Path:
     """Save a matplotlib figure as ``<name>.png`` and ``<name>.pdf``; returns the PNG path."""
     d = figures_dir(profile)
