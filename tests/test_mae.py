@@ -10,6 +10,7 @@ from umalib.mae import (
     Inpainter,
     MAEConfig,
     centre_square_keep,
+    inpainted_region,
     keep_to_pixel_mask,
     mask_image,
     random_keep,
@@ -102,6 +103,7 @@ def test_inpainter_shape_and_input_gradient(trained: MAE) -> None:
     out = f(im)
     assert out.shape == im.shape
     region = f.inpainted_region()
+    assert torch.equal(region, inpainted_region(keep_row, TINY))
     assert region.shape == (1, 1, 8, 8) and int(region.sum()) == 16
     # weight only the hidden output so the gradient has to pass through the network
     hidden = ~keep_to_pixel_mask(keep_row[None], TINY)

@@ -101,6 +101,20 @@ def test_mia_member_rate_separates_and_complements_efficacy():
     assert pm.dtype == bool and pm.mean() == pytest.approx(lo)
 
 
+def test_ua_mia_is_accuracy_and_member_rate_under_suffixed_keys():
+    rng = np.random.default_rng(1)
+    y_in, y_out = rng.integers(0, 10, 200), rng.integers(0, 10, 200)
+    att = M.MIAAttacker.fit(_logits_with_confidence(1 - rng.uniform(0, 1e-3, 200), y_in), torch.tensor(y_in),
+                            _logits_with_confidence(rng.uniform(0.05, 0.7, 200), y_out), torch.tensor(y_out))
+    y = torch.tensor(rng.integers(0, 10, 50))
+    logits = _logits_with_confidence(np.r_[np.full(30, 0.999), np.full(20, 0.05)], y.numpy())
+    out = M.ua_mia(logits, y, att, "_8")
+    assert set(out) == {"UA_8", "MIA_8"}
+    assert out["UA_8"] == pytest.approx(60.0)  # the 20 low-confidence rows are argmax-wrong
+    assert out["MIA_8"] == pytest.approx(att.member_rate(logits, y))
+    assert set(M.ua_mia(logits, y, att)) == {"UA", "MIA"}
+
+
 def test_mia_member_rate_convenience_with_logits_target():
     torch.manual_seed(0)
     net = _TinyNet(k=2)

@@ -14,6 +14,7 @@ import torch
 
 from . import cache
 from .attacks import uma
+from .metrics import ua_mia
 from .stages import Experiment
 
 
@@ -44,11 +45,6 @@ def _attack_recorded(exp: Experiment, kind: str, method: str, eps: float, step_s
     return {int(k[5:]): v for k, v in tensors.items() if k.startswith("step_")} | {-1: tensors["y"]}
 
 
-def _score(logits: torch.Tensor, y: torch.Tensor, mia: object) -> dict[str, float]:
-    return {"UA": float((logits.argmax(1) == y).float().mean() * 100),
-            "MIA": mia.member_rate(logits, y)}
-
-
 def steps_sweep(exp: Experiment, methods: Sequence[str], steps: Sequence[int], *, eps: float,
                 step_size: float, kind: str = "classwise", max_samples: int | None = None
                 ) -> pd.DataFrame:
@@ -59,7 +55,7 @@ def steps_sweep(exp: Experiment, methods: Sequence[str], steps: Sequence[int], *
         rec = _attack_recorded(exp, kind, m, eps, step_size, max(steps), steps, max_samples)
         y = rec.pop(-1)
         mia = exp.mia_attacker(exp.unlearned(kind, m).model, kind)
-        rows += [{"method": m, "steps": t, **_score(rec[t], y, mia)} for t in steps]
+        rows += [{"method": m, "steps": t, **ua_mia(rec[t], y, mia)} for t in steps]
     return pd.DataFrame(rows, columns=["method", "steps", "UA", "MIA"])
 
 
@@ -73,5 +69,5 @@ def stepsize_sweep(exp: Experiment, methods: Sequence[str], step_sizes_255: Sequ
         for s in step_sizes_255:
             rec = _attack_recorded(exp, kind, m, eps, s / 255, steps, [steps], max_samples)
             y = rec.pop(-1)
-            rows.append({"method": m, "step_size": s, **_score(rec[steps], y, mia)})
+            rows.append({"method": m, "step_size": s, **ua_mia(rec[steps], y, mia)})
     return pd.DataFrame(rows, columns=["method", "step_size", "UA", "MIA"])

@@ -5,7 +5,8 @@ Three profiles:
 - ``paper``: the paper's and the reference code's settings (CIFAR-10, ResNet-50, 182 epochs,
   full forget sets, 100-step attacks). Needs the CIFAR-10 files and a GPU to be practical.
 - ``quick``: the real Fashion-MNIST on a small CNN, sized so the whole notebook series runs in
-  about 16 minutes from an empty cache on 2 idle CPU cores. Every deviation from the paper is listed in ``notes``.
+  about 16 minutes from an empty cache on 2 idle CPU cores. Every deviation from the paper is
+  listed in ``notes``.
 - ``smoke``: the same code paths at tiny sizes, every notebook in about a minute (tests, CI).
 
 ``load(name, **overrides)`` returns a profile; overrides use dotted names for nested fields,

@@ -25,19 +25,17 @@ from __future__ import annotations
 import math
 import time
 from dataclasses import dataclass
-from typing import Any, Callable, Sequence
+from typing import Any, Callable, Iterator, Sequence
 
 import pandas as pd
 import torch
-from torch import nn
 
 from . import cache
-from .attacks import uma
 from .config import DefenseConfig, Profile
 from .defenses import THREAT_MODELS, ConvVAE, Purified, adversarial_unlearning, train_vae
-from .metrics import MIAAttacker, accuracy, predict
+from .metrics import MIAAttacker, predict, ua_mia
 from .results import eps_tag
-from .stages import Built, Experiment
+from .stages import Built, Experiment, cpu_state
 from .unlearn import FORGET_SET_METHODS, unlearn
 
 ADV_FIELDS: tuple[str, ...] = ("adv_eps", "adv_step_size", "adv_steps", "adv_weight", "adv_init")
@@ -55,16 +53,6 @@ def _fields(cfg: DefenseConfig, names: Sequence[str]) -> dict[str, Any]:
     return {n: getattr(cfg, n) for n in names}
 
 
-def _state(model: nn.Module) -> dict[str, torch.Tensor]:
-    return {k: v.detach().cpu().contiguous() for k, v in model.state_dict().items()}
-
-
-def _classifier(exp: Experiment, tensors: dict[str, torch.Tensor]) -> nn.Module:
-    model = exp.new_model()
-    model.load_state_dict(tensors)
-    return model.to(exp.device).eval()
-
-
 def _row_cached(exp: Experiment, row: str, kind: str, upstream: Sequence[str],
                 compute: Callable[[], dict[str, float]], **config: Any) -> dict[str, float]:
     p = exp.profile
@@ -74,24 +62,6 @@ def _row_cached(exp: Experiment, row: str, kind: str, upstream: Sequence[str],
                          upstream=list(upstream), data=exp.splits.fingerprint)
     _, meta, _ = cache.cached("defense_row", key, lambda: ({}, compute()), exp.force)
     return meta
-
-
-def _attacked_metrics(outputs: torch.Tensor, y: torch.Tensor, mia: MIAAttacker, tag: str
-                      ) -> dict[str, float]:
-    return {f"UA_{tag}": float((outputs.argmax(1) == y).float().mean() * 100),
-            f"MIA_{tag}": mia.member_rate(outputs, y)}
-
-
-def clean_metrics(exp: Experiment, model: nn.Module, kind: str) -> tuple[dict[str, float], MIAAttacker]:
-    """TA, RA, UA (%) and MIA of any classifier-like ``model`` (as
-    :meth:`Experiment.evaluate`), and the MIA attacker fitted on its clean shadow outputs."""
-    sd = exp.scenario(kind)
-    out = {col: accuracy(model, sd.loader(part, 1000), device=exp.device)
-           for col, part in (("TA", "test"), ("RA", "retain"), ("UA", "forget"))}
-    mia = exp.mia_attacker(model, kind)
-    fl, fy = predict(model, sd.loader("forget", 1000), device=exp.device)
-    out["MIA"] = mia.member_rate(fl, fy)
-    return out, mia
 
 
 # ------------------------------------------------------------------ adversarial unlearning
@@ -123,11 +93,11 @@ def adv_unlearned(exp: Experiment, kind: str, method: str) -> Built:
         t0 = time.perf_counter()
         unlearn(method, orig, retain, forget, cfg, seed=p.seed, device=exp.device, progress=False)
         info["plain_seconds"] = time.perf_counter() - t0
-        return _state(model), info
+        return cpu_state(model), info
 
     key = adv_key(exp, kind, method)
     tensors, meta, hit = cache.cached("adv_unlearned", key, build, exp.force)
-    return Built(_classifier(exp, tensors), key, meta, hit)
+    return Built(exp.load_model(tensors), key, meta, hit)
 
 
 def adv_attack(exp: Experiment, kind: str, method: str, eps: float) -> dict[str, Any]:
@@ -172,7 +142,7 @@ def purifier_vae(exp: Experiment) -> BuiltVAE:
             x = x[torch.randperm(len(x), generator=g)[:d.vae_train_subset].sort().values]
         t0 = time.perf_counter()
         vae, losses = train_vae(x, d, seed=p.seed, device=exp.device, progress=exp.progress)
-        return _state(vae), {"losses": losses, "seconds": time.perf_counter() - t0,
+        return cpu_state(vae), {"losses": losses, "seconds": time.perf_counter() - t0,
                              "train_images": len(x)}
 
     key = vae_key(exp)
@@ -208,7 +178,7 @@ def purified_evaluation(exp: Experiment, kind: str, method: str, pur: Purified |
     fitted: list[MIAAttacker] = []
 
     def build() -> tuple[dict, dict]:
-        metrics, mia = clean_metrics(exp, pur, kind)
+        metrics, mia = exp.evaluate_with_attacker(pur, kind)
         fitted.append(mia)
         return {}, metrics
 
@@ -229,7 +199,7 @@ def plain_row(exp: Experiment, kind: str, method: str) -> dict[str, float]:
         mia = exp.mia_attacker(exp.unlearned(kind, method).model, kind)
         for e in eps_list:
             r = exp.attack(kind, method, e)
-            row.update(_attacked_metrics(r["outputs"], r["y"], mia, eps_tag(e)))
+            row.update(ua_mia(r["outputs"], r["y"], mia, f"_{eps_tag(e)}"))
         return row
 
     return {"method": method, **_row_cached(exp, method, kind, up, compute)}
@@ -243,10 +213,10 @@ def adv_row(exp: Experiment, kind: str, method: str) -> dict[str, float]:
 
     def compute() -> dict[str, float]:
         built = adv_unlearned(exp, kind, method)
-        row, mia = clean_metrics(exp, built.model, kind)
+        row, mia = exp.evaluate_with_attacker(built.model, kind)
         for e in eps_list:
             r = adv_attack(exp, kind, method, e)
-            row.update(_attacked_metrics(r["outputs"], r["y"], mia, eps_tag(e)))
+            row.update(ua_mia(r["outputs"], r["y"], mia, f"_{eps_tag(e)}"))
         row.update({k: built.meta[k] for k in ("seconds", "inner_seconds", "hook_calls")})
         return row
 
@@ -276,7 +246,7 @@ def purified_row(exp: Experiment, kind: str, method: str, threat: str) -> dict[s
             else:
                 r = aware_attack(exp, kind, method, e)
                 outputs = r["outputs"]
-            row.update(_attacked_metrics(outputs, r["y"], mia, eps_tag(e)))
+            row.update(ua_mia(outputs, r["y"], mia, f"_{eps_tag(e)}"))
         return row
 
     name = method + VAE_SUFFIX
@@ -384,6 +354,15 @@ def _get(df: pd.DataFrame, method: str) -> pd.Series | None:
     return None if m.empty else m.iloc[0]
 
 
+def _defended_pairs(df: pd.DataFrame, suffix: str) -> Iterator[tuple[str, pd.Series, pd.Series]]:
+    """(name, undefended row, defended row) for every ``<m><suffix>`` row whose ``m`` is there."""
+    for name in df["method"]:
+        if name.endswith(suffix):
+            base = _get(df, name[:-len(suffix)])
+            if base is not None:
+                yield name, base, _get(df, name)
+
+
 def defense_findings(t4: pd.DataFrame, t5: pd.DataFrame, t6: pd.DataFrame,
                      eps_tags: tuple[str, str] = ("8", "16"), ta_tolerance: float = 5.0
                      ) -> list[dict[str, Any]]:
@@ -398,12 +377,7 @@ def defense_findings(t4: pd.DataFrame, t5: pd.DataFrame, t6: pd.DataFrame,
     """
     lo, hi = eps_tags
     out: list[dict[str, Any]] = []
-    for name in t4["method"]:
-        if not name.endswith(ADV_SUFFIX):
-            continue
-        base, adv = _get(t4, name[:-len(ADV_SUFFIX)]), _get(t4, name)
-        if base is None:
-            continue
+    for name, base, adv in _defended_pairs(t4, ADV_SUFFIX):
         lower = bool(adv[f"UA_{hi}"] < base[f"UA_{hi}"])
         drop = float(base["TA"] - adv["TA"])
         met = lower and drop <= ta_tolerance
@@ -415,12 +389,7 @@ def defense_findings(t4: pd.DataFrame, t5: pd.DataFrame, t6: pd.DataFrame,
                                 f"{adv['TA']:.2f}% vs {base['TA']:.2f}% (a drop of {drop:.2f} points, "
                                 f"{'within' if drop <= ta_tolerance else 'beyond'} {ta_tolerance:g})."})
     for t, threat in ((t5, "unaware"), (t6, "aware")):
-        for name in t["method"]:
-            if not name.endswith(VAE_SUFFIX):
-                continue
-            base, pur = _get(t, name[:-len(VAE_SUFFIX)]), _get(t, name)
-            if base is None:
-                continue
+        for name, base, pur in _defended_pairs(t, VAE_SUFFIX):
             lower = bool(pur[f"UA_{lo}"] < base[f"UA_{lo}"])
             s = (f"With an {threat} attacker, purification {'lowers' if lower else 'does not lower'} "
                  f"UA under UMA at {lo}/255 for {base['method']}: {pur[f'UA_{lo}']:.2f}% with the VAE "
@@ -437,7 +406,7 @@ def defense_findings(t4: pd.DataFrame, t5: pd.DataFrame, t6: pd.DataFrame,
 
 
 __all__ = [
-    "ADV_FIELDS", "VAE_FIELDS", "defense_columns", "clean_metrics", "adv_key", "adv_unlearned",
+    "ADV_FIELDS", "VAE_FIELDS", "defense_columns", "adv_key", "adv_unlearned",
     "adv_attack", "BuiltVAE", "vae_key", "purifier_vae", "purified", "purified_evaluation",
     "aware_attack", "plain_row",
     "adv_row", "purified_row", "table4", "table5", "table6", "adv_cost_table", "defense_notes",

@@ -20,10 +20,10 @@ from . import cache
 from .attacks import uma
 from .config import GENERATIVE_METHODS, GenerativeConfig
 from .data import to_float
-from .mae import (MAE, Inpainter, MAEConfig, centre_square_keep, keep_to_pixel_mask, mask_image,
+from .mae import (MAE, Inpainter, MAEConfig, centre_square_keep, inpainted_region, mask_image,
                   train_mae)
 from .metrics import classifier_features, fid_from_features, inception_score, l1_distance
-from .stages import Experiment
+from .stages import Experiment, cpu_state
 from .unlearn_generative import unlearn_generative
 
 ATTACKS: tuple[str, ...] = ("none", "8/255", "unbounded")
@@ -107,7 +107,7 @@ class GenerativeExperiment:
             mae, losses = train_mae(self.cfg, x, epochs=self.g.epochs, batch_size=self.g.batch_size,
                                     lr=self.g.lr, seed=self.exp.profile.seed, device=self.exp.device,
                                     progress=self.exp.progress)
-            return {k: v.cpu() for k, v in mae.state_dict().items()}, {"losses": losses}
+            return cpu_state(mae), {"losses": losses}
 
         t, meta, _ = cache.cached("mae", self.original_key(), build, self.exp.force)
         return self._mae(t), meta
@@ -130,8 +130,7 @@ class GenerativeExperiment:
                                    lr=self.g.unlearn_lr, batch_size=self.g.unlearn_batch_size,
                                    seed=self.exp.profile.seed, device=self.exp.device,
                                    progress=self.exp.progress)
-            return ({k: v.cpu() for k, v in m.state_dict().items()},
-                    {"seconds": time.perf_counter() - t0})
+            return cpu_state(m), {"seconds": time.perf_counter() - t0}
 
         t, meta, _ = cache.cached("mae_unlearned", self.unlearned_key(method), build, self.exp.force)
         return self._mae(t), meta
@@ -144,7 +143,7 @@ class GenerativeExperiment:
     @cached_property
     def region(self) -> torch.Tensor:
         """Bool (1, 1, H, W): the pixels the MAE generates (the masked square)."""
-        return ~keep_to_pixel_mask(self.keep[None], self.cfg)
+        return inpainted_region(self.keep, self.cfg)
 
     def composite(self, generated: torch.Tensor, i0: torch.Tensor) -> torch.Tensor:
         """The generated square pasted into the clean image: what a user of the inpainter sees.

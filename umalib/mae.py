@@ -27,6 +27,7 @@ __all__ = [
     "random_keep",
     "mask_image",
     "keep_to_pixel_mask",
+    "inpainted_region",
     "patchify",
     "unpatchify",
     "train_mae",
@@ -103,6 +104,15 @@ def keep_to_pixel_mask(keep: Tensor, cfg: MAEConfig) -> Tensor:
     g, p = cfg.grid, cfg.patch_size
     m = keep.reshape(n, 1, g, 1, g, 1).expand(n, 1, g, p, g, p)
     return m.reshape(n, 1, g * p, g * p)
+
+
+def inpainted_region(keep_row: Tensor, cfg: MAEConfig) -> Tensor:
+    """Bool (1, 1, H, W), True on the pixels an inpainter with mask ``keep_row`` (L,) fills in.
+
+    Outside it the output is the input itself, so a perturbation of Im shows up there
+    one-to-one; comparing outputs on this region alone measures what the model generates.
+    """
+    return ~keep_to_pixel_mask(keep_row.reshape(1, -1), cfg)
 
 
 def _check_keep(keep: Tensor, cfg: MAEConfig, n: int | None = None) -> int:
@@ -347,12 +357,8 @@ class Inpainter(nn.Module):
         return self.mae.inpaint(im, keep)
 
     def inpainted_region(self) -> Tensor:
-        """Bool (1, 1, H, W), True on the pixels the model fills in (the masked patches).
-
-        Outside it the output is the input itself, so a perturbation of Im shows up there
-        one-to-one; comparing outputs on this region alone measures what the model generates.
-        """
-        return ~keep_to_pixel_mask(self.keep_row[None], self.mae.cfg)
+        """Bool (1, 1, H, W), True on the pixels the model fills in (see :func:`inpainted_region`)."""
+        return inpainted_region(self.keep_row, self.mae.cfg)
 
 
 # ----------------------------------------------------------------------------- training

@@ -42,6 +42,7 @@ __all__ = [
     "true_class_confidence",
     "MIAAttacker",
     "mia_member_rate",
+    "ua_mia",
     "frechet_distance",
     "fid_from_features",
     "fid",
@@ -293,6 +294,14 @@ class MIAAttacker:
     def efficacy(self, logits: torch.Tensor, labels: torch.Tensor) -> float:
         """The reference "MIA-efficacy": share predicted NON-member = ``1 - member_rate``."""
         return 1.0 - self.member_rate(logits, labels)
+
+
+def ua_mia(logits: torch.Tensor, labels: torch.Tensor, mia: MIAAttacker, suffix: str = ""
+           ) -> dict[str, float]:
+    """UA and MIA of a forget set's logits (e.g. under UMA), keyed ``"UA" + suffix`` and
+    ``"MIA" + suffix``: UA = :func:`accuracy` in %, MIA = ``mia.member_rate`` in [0, 1] (keep
+    ``mia`` fitted on the model's clean shadow outputs)."""
+    return {f"UA{suffix}": accuracy(logits, labels), f"MIA{suffix}": mia.member_rate(logits, labels)}
 
 
 def mia_member_rate(

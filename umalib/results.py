@@ -16,7 +16,7 @@ import pandas as pd
 import torch
 
 from .config import METHODS
-from .metrics import predict, residual_knowledge
+from .metrics import predict, residual_knowledge, ua_mia
 from .stages import Experiment
 
 ROWS: tuple[str, ...] = ("Original",) + METHODS
@@ -65,8 +65,7 @@ def attack_table(exp: Experiment, kind: str, methods: Sequence[str] = METHODS,
             for eps in eps_list:
                 r = exp.attack(kind, m, eps, **attack_overrides)
                 t = eps_tag(eps)
-                row[f"UA_{t}"] = float((r["outputs"].argmax(1) == r["y"]).float().mean() * 100)
-                row[f"MIA_{t}"] = mia.member_rate(r["outputs"], r["y"])
+                row.update(ua_mia(r["outputs"], r["y"], mia, f"_{t}"))
                 retr_logits, _ = predict(retrained, r["x_adv"], device=exp.device)
                 row[f"residual_{t}"] = residual_knowledge(r["outputs"], retr_logits, r["y"])
                 raw[m][eps] = r

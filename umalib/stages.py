@@ -37,7 +37,8 @@ class Built:
     hit: bool
 
 
-def _state(model: nn.Module) -> dict[str, torch.Tensor]:
+def cpu_state(model: nn.Module) -> dict[str, torch.Tensor]:
+    """``model.state_dict()`` detached, contiguous and on the CPU (what the cache stores)."""
     return {k: v.detach().cpu().contiguous() for k, v in model.state_dict().items()}
 
 
@@ -75,7 +76,8 @@ class Experiment:
                            num_classes=self.splits.num_classes, image_size=h, mean=mean, std=std,
                            width=self.profile.model.width)
 
-    def _load_model(self, tensors: dict[str, torch.Tensor]) -> nn.Module:
+    def load_model(self, tensors: dict[str, torch.Tensor]) -> nn.Module:
+        """A classifier of the profile's architecture with ``tensors`` loaded, eval mode."""
         model = self.new_model()
         model.load_state_dict(tensors)
         return model.to(self.device).eval()
@@ -97,12 +99,12 @@ class Experiment:
                                  shuffle=True, seed=p.seed)
             res = train_classifier(model, loader, p.train, seed=p.seed, device=self.device,
                                    progress=self.progress, desc="original")
-            return _state(model), {"seconds": res.seconds, "losses": res.losses,
+            return cpu_state(model), {"seconds": res.seconds, "losses": res.losses,
                                    "train_accuracy_last_epoch": res.accuracies[-1]}
 
         key = self.original_key()
         tensors, meta, hit = cache.cached("original", key, build, self.force)
-        return Built(self._load_model(tensors), key, meta, hit)
+        return Built(self.load_model(tensors), key, meta, hit)
 
     # ------------------------------------------------------------ unlearned
     def unlearned_key(self, kind: str, method: str) -> str:
@@ -128,11 +130,11 @@ class Experiment:
             model = unlearn(method, orig.model, sd.loader("retain", cfg.batch_size),
                             sd.loader("forget", cfg.batch_size), cfg, seed=p.seed,
                             device=self.device, progress=self.progress, recipe=p.train)
-            return _state(model), {"seconds": time.perf_counter() - t0}
+            return cpu_state(model), {"seconds": time.perf_counter() - t0}
 
         key = self.unlearned_key(kind, method)
         tensors, meta, hit = cache.cached("unlearned", key, build, self.force)
-        return Built(self._load_model(tensors), key, meta, hit)
+        return Built(self.load_model(tensors), key, meta, hit)
 
     # ----------------------------------------------------------- evaluation
     def mia_attacker(self, model: nn.Module, kind: str) -> MIAAttacker:
@@ -144,14 +146,22 @@ class Experiment:
 
     def evaluate(self, model: nn.Module, kind: str) -> dict[str, float]:
         """TA, RA, UA (%, UA = forget-set accuracy, lower is better) and MIA (share of forget
-        samples an SVC confidence attack calls members, in [0, 1])."""
+        samples an SVC confidence attack calls members, in [0, 1]) of any classifier-like
+        ``model``."""
+        return self.evaluate_with_attacker(model, kind)[0]
+
+    def evaluate_with_attacker(self, model: nn.Module, kind: str
+                               ) -> tuple[dict[str, float], MIAAttacker]:
+        """:meth:`evaluate` and the MIA attacker it fitted on ``model``'s clean shadow outputs
+        (to score the same model's attacked outputs)."""
         sd = self.scenario(kind)
         out = {}
         for col, part in (("TA", "test"), ("RA", "retain"), ("UA", "forget")):
             out[col] = accuracy(model, sd.loader(part, 1000), device=self.device)
         fl, fy = predict(model, sd.loader("forget", 1000), device=self.device)
-        out["MIA"] = self.mia_attacker(model, kind).member_rate(fl, fy)
-        return out
+        mia = self.mia_attacker(model, kind)
+        out["MIA"] = mia.member_rate(fl, fy)
+        return out, mia
 
     def model(self, kind: str, method: str) -> Built:
         """"Original" or an unlearning method's model for scenario ``kind``."""

@@ -25,7 +25,7 @@ from .attacks import parse_eps, uma
 from .cache import safe_load
 from .config import ARCHS, DATASETS, DataConfig, ScenarioConfig
 from .data import BatchLoader, ScenarioData, Scenario, load_splits, to_float
-from .metrics import MIAAttacker, predict
+from .metrics import MIAAttacker, accuracy, predict
 from .models import build_model
 
 
@@ -164,8 +164,8 @@ def run(req: VerifyRequest, *, device: str = "cpu", progress: bool = True) -> di
         "dataset": req.dataset, "scenario": kind, "forget_size": int(len(forget)),
         "attacked_samples": int(len(y)), "eps": req.eps, "steps": req.steps,
         "step_size": req.step_size,
-        "original_UA": float((orig_logits.argmax(1) == y).float().mean() * 100),
-        "clean_UA": float((clean_logits.argmax(1) == y).float().mean() * 100),
+        "original_UA": accuracy(orig_logits, y),
+        "clean_UA": accuracy(clean_logits, y),
         "attacked_UA": float(res.correct.float().mean() * 100),
         "clean_MIA": mia.member_rate(clean_logits, y),
         "attacked_MIA": mia.member_rate(res.outputs, y),
