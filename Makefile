@@ -24,7 +24,7 @@ data:
 	@bash scripts/install_data.sh
 
 reproduce: venv data
-	$(PY) -m umalib.reproduce --profile $(PROFILE) $(if $(ONLY),--only $(ONLY))
+	$(PY) -m umalib reproduce --profile $(PROFILE) $(if $(ONLY),--only $(ONLY))
 
 test: venv data
 	$(PY) -m pytest -q

@@ -27,9 +27,10 @@ import pandas as pd
 from IPython.display import Markdown, display
 
 import umalib
-from umalib import config, plots
-from umalib.report import publish_table, save_figure, write_table
-from umalib.stages import Experiment
+from umalib import config
+from umalib.experiments import Experiment
+from umalib.reporting import plots
+from umalib.reporting.files import publish_table, save_figure, write_table
 
 cfg = config.load(PROFILE, seed=SEED)
 print(cfg.describe())
@@ -64,7 +65,7 @@ from the paper. `smoke` runs every code path at toy sizes (tests)."""),
     ("params", PARAMS),
     ("code", RESOLVE),
     ("md", "## Environment\nVersions, threads, device and where cached artifacts live."),
-    ("code", """from umalib.report import environment
+    ("code", """from umalib.reporting.files import environment
 env = environment(DEVICE)
 display(pd.Series(env, name="value").to_frame())"""),
     ("md", """## Data
@@ -129,8 +130,8 @@ Every unlearned model is cached by a key of its inputs, so notebook 02 attacks e
 models without recomputing them."""),
     ("params", PARAMS),
     ("code", RESOLVE),
-    ("code", """from umalib import results
-from umalib.paper import paper_table
+    ("code", """from umalib.experiments import tables as results
+from umalib.reporting.paper import paper_table, with_paper
 methods = pd.DataFrame([{"method": m, **{k: getattr(c, k) for k in ("epochs", "lr", "alpha", "mask_ratio")},
                          "why": c.note} for m, c in cfg.methods.items()])
 display(methods)"""),
@@ -148,13 +149,13 @@ RESULTS["instancewise"] = publish_table(
     ("md", "## Beside the paper's CIFAR-10 numbers (labelled as the paper's)"),
     ("code", """for name, ours, paper in (("class-wise", cw, "table1"), ("instance-wise", iw, "table2")):
     display(Markdown(f"**{name}** - ours ({cfg.data.dataset}) and the paper's (CIFAR-10, ResNet-50)"))
-    display(results.with_paper(ours[["method", "TA", "UA", "MIA"]],
+    display(with_paper(ours[["method", "TA", "UA", "MIA"]],
                                paper_table(paper)[["method", "TA", "UA", "MIA"]]).round(4))"""),
     ("code", """fig = plots.method_comparison(cw, title=f"Class-wise unlearning, {PROFILE} profile")
 save_figure(fig, "unlearning_methods", PROFILE); plt.show()
 fig = plots.method_comparison(iw, title=f"Instance-wise unlearning, {PROFILE} profile")
 save_figure(fig, "unlearning_methods_instancewise", PROFILE); plt.show()"""),
-    ("code", """from umalib.checks import unlearning_checks
+    ("code", """from umalib.reporting.findings import unlearning_checks
 checks = unlearning_checks(cw)
 RESULTS["checks"] = checks
 display(pd.DataFrame(checks))"""),
@@ -184,8 +185,8 @@ image, does not. Residual separates knowledge left behind by unlearning from gen
 (a perturbation that also fools a model that never saw the image proves nothing)."""),
     ("params", PARAMS),
     ("code", RESOLVE),
-    ("code", """from umalib import results
-from umalib.paper import paper_table
+    ("code", """from umalib.experiments import tables as results
+from umalib.reporting.paper import paper_table, with_paper
 a = cfg.attack
 n_attack = {k: len(exp.scenario(k).attack_subset(a.max_samples, cfg.seed)[1]) for k in ("classwise", "instancewise")}
 attack_note = (f"UMA: eps {[round(e * 255) for e in a.eps]}/255, step {a.step_size * 255:g}/255, {a.steps} steps, "
@@ -214,8 +215,9 @@ r = raw1[method][eps]
 sel = slice(0, 6)
 orig = exp.original().model
 unl = exp.unlearned("classwise", method).model
+from umalib.metrics import predictions
 fig = plots.attack_examples(r["x"][sel], r["x_adv"][sel], r["y"][sel],
-                            results.predictions(orig, r["x"][sel]), results.predictions(unl, r["x"][sel]),
+                            predictions(orig, r["x"][sel]), predictions(unl, r["x"][sel]),
                             r["outputs"][sel].argmax(1), exp.splits.classes, eps,
                             title=f"UMA against {method} (class-wise), eps {eps * 255:.0f}/255")
 save_figure(fig, "fig1_uma_examples", PROFILE); plt.show()"""),
@@ -224,7 +226,7 @@ save_figure(fig, "fig1_uma_examples", PROFILE); plt.show()"""),
     fig = plots.loss_curves({m: v[eps]["loss_history"] for m, v in raw.items()},
                             title=f"UMA loss over steps, {kind}, eps {eps * 255:.0f}/255")
     save_figure(fig, f"uma_loss_{kind}", PROFILE); plt.show()"""),
-    ("code", """from umalib.checks import attack_findings
+    ("code", """from umalib.reporting.findings import attack_findings
 findings = attack_findings(t1, t2)
 RESULTS["findings"] = findings
 display(Markdown("\\n".join(f"- {f}" for f in findings)))"""),
@@ -250,7 +252,7 @@ The paper's generative experiment (Section 5.1, Appendix A.3) unlearns an MAE us
 Methods: **I2I** (encoder-latent distillation: retain images keep the original's latent, forget
 images are pulled to the latent of a noise image; only the encoder trains) and **SalUn** for the
 MAE (saliency-masked training towards noise-like outputs on the forget set, see
-`umalib/unlearn_generative.py` for the exact objective). No pretrained ImageNet MAE can be
+`umalib/unlearn/generative/` for the exact objective). No pretrained ImageNet MAE can be
 downloaded here, so the MAE is trained in the project on the profile's dataset (quick:
 Fashion-MNIST; forget classes 0-4, retain 5-9, mirroring I2I's half/half split).
 
@@ -266,14 +268,14 @@ Fashion-MNIST classifier** (notebook 00's original model) as the feature network
 the classifier for IS: *domain* FID / IS, not comparable in absolute value with the paper's."""),
     ("params", PARAMS),
     ("code", RESOLVE),
-    ("code", """from umalib.gen_stages import GenerativeExperiment, l1_ratio
-from umalib.paper import paper_table
-gen = GenerativeExperiment(exp)
+    ("code", """from umalib.experiments.generative import l1_ratio
+from umalib.reporting.paper import paper_table
+gen = exp.generative
 g = cfg.generative
 print(f"MAE {gen.cfg}; forget classes {g.forget_classes}; {g.eval_samples} held-out test images per side; "
       f"UMA {g.steps} steps, eps {g.eps * 255:.0f}/255 (step {g.step_size * 255:g}/255) and unbounded "
       f"(step {g.unbounded_step_size * 255:g}/255); FID/IS features: the {cfg.model.arch} classifier of notebook 00")"""),
-    ("code", """mae, meta = gen.original()
+    ("code", """built = gen.original(); mae, meta = built.model, built.meta
 fig, ax = plt.subplots(figsize=(5, 3))
 ax.plot(range(1, len(meta["losses"]) + 1), meta["losses"], marker="o")
 ax.set_xlabel("epoch"); ax.set_ylabel("masked-patch MSE"); ax.set_title("MAE training")
@@ -299,7 +301,7 @@ display(paper_table("table3")); display(paper_table("table7"))"""),
     for side in ("forget", "retain"):
         fig = plots.image_rows(gen.grid(method, side), n=8, title=f"{method}: {side} classes (held-out test images)")
         save_figure(fig, name if side == "forget" else f"{name}_retain", PROFILE); plt.show()"""),
-    ("code", """from umalib.checks import generative_findings
+    ("code", """from umalib.reporting.findings import generative_findings
 findings = generative_findings(t3, t7)
 RESULTS["findings"] = findings
 display(Markdown("\\n".join(f"- {f}" for f in findings)))"""),
@@ -325,12 +327,12 @@ the number of steps (a cost/efficacy trade-off), and the step size is best aroun
 1/255: larger steps overshoot ("find an incorrect direction"), smaller ones converge slowly."""),
     ("params", PARAMS),
     ("code", RESOLVE),
-    ("code", """from umalib import ablation, ui
+    ("code", """from umalib.reporting import widgets as ui
 ab = cfg.ablation
 print(f"methods {ab.methods}, eps {ab.eps * 255:.0f}/255, scenario {ab.scenario}, "
       f"attacked samples: {ab.max_samples or 'whole forget set'} (seeded subset)")"""),
     ("md", "## Figure 4: number of steps (step size fixed)"),
-    ("code", """st = ablation.steps_sweep(exp, ab.methods, ab.steps, eps=ab.eps, step_size=ab.fixed_step_size / 255,
+    ("code", """st = exp.ablations.steps_sweep(ab.methods, ab.steps, eps=ab.eps, step_size=ab.fixed_step_size / 255,
                          kind=ab.scenario, max_samples=ab.max_samples)
 write_table(st, "ablation_steps", PROFILE, columns=["method", "steps", "UA", "MIA"],
             title=f"UMA vs number of steps (step {ab.fixed_step_size:g}/255, eps {ab.eps * 255:.0f}/255)",
@@ -340,7 +342,7 @@ fig = plots.sweep(st, "steps", title=f"Figure 4 (ours, {cfg.data.dataset}): UMA 
 save_figure(fig, "fig4_ablation_steps", PROFILE); plt.show()
 display(st.round(4))"""),
     ("md", "## Figure 5: step size (number of steps fixed)"),
-    ("code", """ss = ablation.stepsize_sweep(exp, ab.methods, ab.step_sizes, eps=ab.eps, steps=ab.fixed_steps,
+    ("code", """ss = exp.ablations.stepsize_sweep(ab.methods, ab.step_sizes, eps=ab.eps, steps=ab.fixed_steps,
                             kind=ab.scenario, max_samples=ab.max_samples)
 write_table(ss, "ablation_stepsize", PROFILE, columns=["method", "step_size", "UA", "MIA"],
             title=f"UMA vs step size in units of 1/255 ({ab.fixed_steps} steps, eps {ab.eps * 255:.0f}/255)",
@@ -350,7 +352,7 @@ fig = plots.sweep(ss, "step_size", title=f"Figure 5 (ours, {cfg.data.dataset}): 
                   xlabel="step size (x 1/255)", logx=True)
 save_figure(fig, "fig5_ablation_stepsize", PROFILE); plt.show()
 display(ss.round(4))"""),
-    ("code", """from umalib.checks import ablation_findings
+    ("code", """from umalib.reporting.findings import ablation_findings
 findings = ablation_findings(st, ss)
 RESULTS["findings"] = findings
 display(Markdown("\\n".join(f"- {f}" for f in findings)))"""),
@@ -397,55 +399,57 @@ report the purified model's own TA, UA and MIA (its MIA attacker is fitted on it
 outputs), so the price of purification in test accuracy is visible."""),
     ("params", PARAMS),
     ("code", RESOLVE),
-    ("code", """from umalib import defense_stages as ds
-from umalib import results
-from umalib.paper import paper_table
+    ("code", """from umalib.experiments.defenses import defense_columns
+from umalib.reporting.findings import defense_findings
+from umalib.reporting.notes import defense_notes
+from umalib.reporting.paper import paper_table, with_paper
+ds = exp.defenses
 d, a = cfg.defense, cfg.attack
 n_attacked = len(exp.scenario("classwise").attack_subset(a.max_samples, cfg.seed)[1])
-notes = ds.defense_notes(cfg, n_attacked)
-columns = ds.defense_columns(a.eps)
+notes = defense_notes(cfg, n_attacked)
+columns = defense_columns(a.eps)
 print("\\n".join(notes))"""),
     ("md", "## Table 4: adversarial unlearning (class-wise)"),
-    ("code", """t4 = ds.table4(exp, "classwise")
+    ("code", """t4 = ds.table4("classwise")
 RESULTS["table4"] = publish_table(
     t4, "table4_adversarial_unlearning", PROFILE, columns=columns, notes=[*notes, *cfg.notes],
     title="Table 4 (adversarial unlearning, class-wise), ours",
-    paper=results.with_paper(t4, paper_table("table4")),
+    paper=with_paper(t4, paper_table("table4")),
     paper_caption="Ours beside the paper's Table 4 (CIFAR-10, ResNet-50, RL backbone; "
                   "labelled as the paper's):")"""),
-    ("code", """cost = ds.adv_cost_table(exp, "classwise")
+    ("code", """cost = ds.adv_cost_table("classwise")
 RESULTS["adv_cost"] = cost.set_index("method").to_dict("index")
 display(Markdown("**Extra cost of Eq. 6** (wall seconds, plain and adversarial timed back to back when the "
                  "+adv model was built; `slowdown` = adversarial / plain):"))
 display(cost.round(3))"""),
     ("md", "## Table 5: purification, attacker unaware of the VAE"),
-    ("code", """vae = ds.purifier_vae(exp)
+    ("code", """vae = ds.purifier_vae()
 RESULTS["vae"] = {"losses": vae.meta["losses"], "seconds": vae.meta["seconds"],
                   "train_images": vae.meta["train_images"], "cache_hit": vae.hit}
 print(f"VAE: {vae.meta['train_images']} training images, loss per epoch "
       f"{[round(v, 1) for v in vae.meta['losses']]}, {vae.meta['seconds']:.1f}s when built")
-t5 = ds.table5(exp, "classwise")
+t5 = ds.table5("classwise")
 RESULTS["table5"] = publish_table(
     t5, "table5_purification_unaware", PROFILE, columns=columns, notes=[*notes, *cfg.notes],
-    title="Table 5 (VAE purification, attacker unaware), ours", paper=results.with_paper(t5, paper_table("table5")),
+    title="Table 5 (VAE purification, attacker unaware), ours", paper=with_paper(t5, paper_table("table5")),
     paper_caption="The paper's Table 5 (CIFAR-10; the paper gives no TA column):")"""),
     ("md", "## Table 6: purification, attacker aware (UMA through the VAE)"),
-    ("code", """t6 = ds.table6(exp, "classwise")
+    ("code", """t6 = ds.table6("classwise")
 RESULTS["table6"] = publish_table(
     t6, "table6_purification_aware", PROFILE, columns=columns, notes=[*notes, *cfg.notes],
-    title="Table 6 (VAE purification, attacker aware), ours", paper=results.with_paper(t6, paper_table("table6")),
+    title="Table 6 (VAE purification, attacker aware), ours", paper=with_paper(t6, paper_table("table6")),
     paper_caption="The paper's Table 6 (CIFAR-10; the paper gives no TA column):")"""),
     ("md", "## Utility against robustness"),
     ("code", """hi = columns[-2]  # UA at the largest eps
-to = ds.tradeoff_frame(t4, t5, t6)
+to = plots.tradeoff_frame(t4, t5, t6)
 fig = plots.tradeoff(to, x="TA", y=hi, title=f"Defences, class-wise, {PROFILE} profile: TA vs {hi}")
 save_figure(fig, "defense_tradeoff", PROFILE); plt.show()"""),
     ("md", "## What the purifier does to a query"),
     ("code", """method = d.purify_methods[0]
-rows = ds.purified_examples(exp, "classwise", method, a.eps[0], n=6)
+rows = ds.purified_examples("classwise", method, a.eps[0], n=6)
 fig = plots.image_rows(rows, n=6, title=f"{method}: x, VAE(x), x + delta and VAE(x + delta), eps {a.eps[0] * 255:.0f}/255")
 save_figure(fig, "purified_examples", PROFILE); plt.show()"""),
-    ("code", """findings = ds.defense_findings(t4, t5, t6)
+    ("code", """findings = defense_findings(t4, t5, t6)
 RESULTS["findings"] = findings
 display(Markdown("\\n".join(f"- {f['sentence']}" for f in findings)))"""),
     ("md", """**Reading.** The paper reports that adversarial unlearning with RL cuts UA under UMA at
@@ -468,7 +472,7 @@ def build(name: str, cells: list[tuple[str, str]]) -> nbformat.NotebookNode:
         else:
             nb.cells.append(new_code_cell(src))
     nb.cells.append(new_code_cell(
-        f'from umalib.report import record\nrecord(RESULTS, "{name[:-6]}", PROFILE)'))
+        f'from umalib.reporting.files import record\nrecord(RESULTS, "{name[:-6]}", PROFILE)'))
     for i, c in enumerate(nb.cells):  # stable ids keep diffs small
         c["id"] = f"{name[:2]}-{i:02d}"
     return nb

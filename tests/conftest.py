@@ -27,7 +27,7 @@ def _threads() -> None:
 
 
 def have_fmnist() -> bool:
-    from umalib.datasets import load_raw
+    from umalib.data.readers import load_raw
 
     try:
         load_raw("fashion-mnist")

@@ -3,8 +3,9 @@
 import pytest
 import torch
 
-from umalib import ablation, config, ui
-from umalib.stages import Experiment
+from umalib import config
+from umalib.reporting import widgets as ui
+from umalib.experiments import Experiment
 
 from conftest import requires_fmnist
 
@@ -19,9 +20,9 @@ def exp():
 
 
 def test_steps_sweep_equals_separate_runs(exp):
-    st = ablation.steps_sweep(exp, ["FT"], [0, 2, 5], eps=16 / 255, step_size=1 / 255, max_samples=24)
+    st = exp.ablations.steps_sweep(["FT"], [0, 2, 5], eps=16 / 255, step_size=1 / 255, max_samples=24)
     for t in (2, 5):
-        alone = ablation.stepsize_sweep(exp, ["FT"], [1.0], eps=16 / 255, steps=t, max_samples=24)
+        alone = exp.ablations.stepsize_sweep(["FT"], [1.0], eps=16 / 255, steps=t, max_samples=24)
         row = st[st.steps == t].iloc[0]
         assert row.UA == pytest.approx(alone.UA.iloc[0]) and row.MIA == pytest.approx(alone.MIA.iloc[0])
     # 0 steps = the clean model

@@ -7,7 +7,7 @@ import pickle
 import pytest
 import torch
 
-from umalib.__main__ import main
+from umalib.cli import main
 from umalib.models import build_model
 
 from conftest import requires_fmnist

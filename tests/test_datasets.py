@@ -14,7 +14,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from umalib import datasets as D
+from umalib.data import readers as D
 
 FIXTURES = Path(__file__).parent / "fixtures" / "images"
 

@@ -11,7 +11,7 @@ import torch
 from umalib.attacks.uma import uma_loss
 from umalib.config import DefenseConfig, MethodConfig
 from umalib.data import BatchLoader
-from umalib.defense_stages import defense_findings
+from umalib.reporting.findings import defense_findings
 from umalib.defenses import (ConvVAE, Purified, UMAHook, adversarial_unlearning, attack_aware,
                              attack_unaware, train_vae)
 from umalib.defenses import purifier as pur_mod

@@ -1,11 +1,11 @@
-"""Tests for umalib.mae and umalib.unlearn_generative (tiny configs, CPU, a few seconds)."""
+"""Tests for umalib.models.mae and umalib.unlearn.generative (tiny configs, CPU, a few seconds)."""
 
 import copy
 
 import pytest
 import torch
 
-from umalib.mae import (
+from umalib.models.mae import (
     MAE,
     Inpainter,
     MAEConfig,
@@ -17,7 +17,7 @@ from umalib.mae import (
     reconstruction_loss,
     train_mae,
 )
-from umalib.unlearn_generative import (
+from umalib.unlearn.generative import (
     GENERATIVE_METHODS,
     saliency_mask,
     unlearn_generative,

@@ -7,6 +7,7 @@ import torch.nn as nn
 from torch.utils.data import DataLoader, TensorDataset
 
 from umalib import metrics as M
+from umalib.metrics import generative as G
 
 
 # ------------------------------------------------------------------ classifier outputs
@@ -240,14 +241,14 @@ def test_inception_feature_fn_missing_file_returns_none(tmp_path):
 def test_tf_bilinear_resize_matches_legacy_sampling():
     # TF1 resize_bilinear: output index i samples input coordinate i * in / out (clamped)
     x = torch.arange(4.0).reshape(1, 1, 1, 4).expand(1, 1, 2, 4).contiguous()
-    out = M._resize_tf_bilinear(x, 8)
+    out = G._resize_tf_bilinear(x, 8)
     np.testing.assert_allclose(out[0, 0, 0].numpy(), [0, 0.5, 1, 1.5, 2, 2.5, 3, 3], atol=1e-6)
     same = torch.rand(1, 3, 299, 299)
-    assert torch.equal(M._resize_tf_bilinear(same, 299), same)
+    assert torch.equal(G._resize_tf_bilinear(same, 299), same)
 
 
 def test_frechet_distance_retries_with_eps_when_sqrtm_not_finite(monkeypatch):
-    real_sqrtm = M.scipy.linalg.sqrtm
+    real_sqrtm = G.scipy.linalg.sqrtm
     calls = []
 
     def flaky_sqrtm(a):
@@ -256,7 +257,7 @@ def test_frechet_distance_retries_with_eps_when_sqrtm_not_finite(monkeypatch):
             return np.full_like(a, np.nan)
         return real_sqrtm(a)
 
-    monkeypatch.setattr(M.scipy.linalg, "sqrtm", flaky_sqrtm)
+    monkeypatch.setattr(G.scipy.linalg, "sqrtm", flaky_sqrtm)
     s = np.diag([1.0, 4.0])
     val = M.frechet_distance(np.zeros(2), s, np.ones(2), s, eps=1e-6)
     assert len(calls) == 2

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from umalib.reproduce import notebooks, run_notebook
+from umalib.cli.reproduce import notebooks, run_notebook
 
 from conftest import requires_fmnist
 
@@ -98,7 +98,7 @@ def test_recorded_values_are_sane(smoke_run):
 
 def test_second_run_hits_the_cache(smoke_run):
     base, rows = smoke_run
-    from umalib.reproduce import NOTEBOOKS_DIR
+    from umalib.cli.reproduce import NOTEBOOKS_DIR
 
     os.environ.update(UMALIB_CACHE=str(base / "cache"), UMALIB_FIGURES=str(base / "figures"))
     try:

@@ -5,7 +5,7 @@ import stat
 
 import pandas as pd
 
-from umalib import report
+from umalib.reporting import files as report
 
 
 def test_publish_table_writes_ours_only_and_returns_rows_by_method(capsys):

@@ -10,7 +10,7 @@ from umalib import config
 from umalib.config import MethodConfig
 from umalib.data import BatchLoader
 from umalib.metrics import accuracy
-from umalib.stages import Experiment
+from umalib.experiments import Experiment
 from umalib.unlearn import UNLEARNING_METHODS, get_method, unlearn
 import importlib
 

@@ -1,9 +1,9 @@
 """Content-addressed artifact cache: ``<root>/<stage>/<key>/``.
 
 The key is a hash of the stage's canonical config, the keys of its upstream artifacts, the
-data fingerprint, the umalib version and a fingerprint of the package's computing source code
-(every module except the presentation-only ones in ``PRESENTATION_MODULES``), so a changed
-input or a changed method never reuses a stale artifact (the anti-pattern is
+data fingerprint, the umalib version and a code key over the source that builds this artifact
+(:mod:`umalib.provenance`), so a changed input or a changed method never reuses a stale artifact,
+and an edit rebuilds only what depends on the edited code (the anti-pattern is
 ``if not exists("model.pt"): train()``).
 
 Each artifact directory holds ``tensors.pt`` (a dict of tensors, loaded with
@@ -22,22 +22,18 @@ import pickle
 import shutil
 import tempfile
 import time
-from functools import lru_cache
 from pathlib import Path
-from typing import Any, Callable, Mapping, Sequence
+from typing import Any, Callable, Iterable, Mapping, Sequence
 
 import torch
 
 from . import __version__
 from .config import canonical_json
+from .files import file_digest
+from .provenance import code_key
 
 PACKAGE_DIR = Path(__file__).resolve().parent
 REPO_ROOT = PACKAGE_DIR.parent
-
-# Modules that only format, plot, explain or drive the computation: editing them must not
-# invalidate trained models and attack results. Every other module is hashed into the keys.
-PRESENTATION_MODULES = frozenset({"plots.py", "report.py", "checks.py", "paper.py", "ui.py",
-                                  "reproduce.py", "verify.py", "__main__.py", "bench.py"})
 
 
 def cache_root() -> Path:
@@ -45,31 +41,8 @@ def cache_root() -> Path:
     return Path(os.environ.get("UMALIB_CACHE", REPO_ROOT / "artifacts"))
 
 
-def code_fingerprint(package_dir: Path | None = None) -> str:
-    """sha256 (16 hex chars) over the source of every computing module of a package.
-
-    Files in ``PRESENTATION_MODULES`` (at any depth) are left out; paths and contents of all
-    other ``*.py`` files are hashed in sorted order, so an edit to a method, the attack, the
-    data pipeline or a stage changes every key built on it. Without ``package_dir`` it hashes
-    umalib itself, once per process (the code that is running, not later edits on disk).
-    """
-    if package_dir is None:
-        return _own_fingerprint()
-    root = Path(package_dir)
-    h = hashlib.sha256()
-    for f in sorted(root.rglob("*.py")):
-        if f.name in PRESENTATION_MODULES:
-            continue
-        h.update(f.relative_to(root).as_posix().encode() + b"\0" + f.read_bytes() + b"\0")
-    return h.hexdigest()[:16]
-
-
-@lru_cache(maxsize=1)
-def _own_fingerprint() -> str:
-    return code_fingerprint(PACKAGE_DIR)
-
-
-def make_key(stage: str, config: Any, upstream: Sequence[str] = (), data: str = "") -> str:
+def make_key(stage: str, config: Any, upstream: Sequence[str] = (), data: str = "",
+             code: Iterable[Any] = ()) -> str:
     """Hash of everything that produced an artifact (20 hex chars).
 
     Args:
@@ -77,21 +50,15 @@ def make_key(stage: str, config: Any, upstream: Sequence[str] = (), data: str = 
         config: the stage's config (dataclass, dict or JSON-able value).
         upstream: keys of the artifacts this one was built from.
         data: the data fingerprint.
+        code: the stage's code roots (:func:`umalib.provenance.code_key`): the modules and the
+            builder function that compute this artifact; upstream code enters via ``upstream``.
 
-    The umalib version and ``code_fingerprint()`` are part of the key.
+    The umalib version is part of the key.
     """
     blob = json.dumps({"stage": stage, "config": canonical_json(config), "upstream": list(upstream),
-                       "data": data, "version": __version__, "code": code_fingerprint()},
+                       "data": data, "version": __version__, "code": code_key(code)},
                       sort_keys=True)
     return hashlib.sha256(blob.encode()).hexdigest()[:20]
-
-
-def _sha256(path: Path) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        for chunk in iter(lambda: f.read(1 << 20), b""):
-            h.update(chunk)
-    return h.hexdigest()
 
 
 def safe_load(path: str | Path) -> Any:
@@ -142,7 +109,7 @@ def save(stage: str, key: str, tensors: Mapping[str, Any], meta: Mapping[str, An
     try:
         torch.save(dict(tensors), tmp / "tensors.pt")
         (tmp / "meta.json").write_text(json.dumps(dict(meta or {}), indent=1, default=repr))
-        manifest = {n: _sha256(tmp / n) for n in ("tensors.pt", "meta.json")}
+        manifest = {n: file_digest(tmp / n) for n in ("tensors.pt", "meta.json")}
         (tmp / "MANIFEST.json").write_text(json.dumps(manifest))
         if final.exists():  # a broken one we are replacing
             shutil.rmtree(final)
@@ -162,7 +129,7 @@ def load(stage: str, key: str) -> tuple[dict[str, Any], dict[str, Any]] | None:
     try:
         manifest = json.loads((d / "MANIFEST.json").read_text())
         for name, digest in manifest.items():
-            if _sha256(d / name) != digest:
+            if file_digest(d / name) != digest:
                 raise ValueError(f"checksum mismatch for {name}")
         tensors = safe_load(d / "tensors.pt")
         meta = json.loads((d / "meta.json").read_text())

@@ -26,10 +26,15 @@ PROFILES: tuple[str, ...] = ("smoke", "quick", "paper")
 DATASETS: tuple[str, ...] = ("fashion-mnist", "cifar10", "cifar100", "tiny-imagenet")
 ARCHS: tuple[str, ...] = ("cnn", "resnet18", "resnet50")
 METHODS: tuple[str, ...] = ("retrain", "FT", "RL", "GA", "IU", "l1-sparse", "SalUn")
+# Methods whose loss uses the forget set, so adversarial unlearning (Eq. 6) can wrap them.
+FORGET_SET_METHODS: tuple[str, ...] = ("RL", "GA", "SalUn")
 GENERATIVE_METHODS: tuple[str, ...] = ("I2I", "SalUn")
+SCENARIOS: tuple[str, ...] = ("classwise", "instancewise")
 LOSSES: tuple[str, ...] = ("kl", "ce", "mse", "bce")
 INITS: tuple[str, ...] = ("zero", "uniform")
 SCHEDULES: tuple[str, ...] = ("cosine", "multistep", "constant")
+GENERATIVE_SCHEDULES: tuple[str, ...] = ("constant", "cosine")  # MAE unlearning lr
+THREAT_MODELS: tuple[str, ...] = ("unaware", "aware")
 
 
 def _check(cond: bool, name: str, allowed: str, value: Any) -> None:
@@ -139,7 +144,7 @@ class MethodConfig:
     mask_ratio: float = 0.5  # SalUn: share of weights updated
     samples: int = 1000  # IU: retain samples in the WoodFisher estimate
     batch_size: int = 256
-    note: str = ""
+    note: str = field(default="", metadata={"hashed": False})  # why; never part of a key
 
     def __post_init__(self) -> None:
         _pos_int("unlearn.*.epochs", self.epochs)
@@ -265,8 +270,8 @@ class DefenseConfig:
 
     def __post_init__(self) -> None:
         for m in self.adv_methods:
-            _check(m in ("RL", "GA", "SalUn"), "defense.adv_methods",
-                   "defense methods that use the forget set ('RL', 'GA', 'SalUn')", m)
+            _check(m in FORGET_SET_METHODS, "defense.adv_methods",
+                   f"defense methods that use the forget set {FORGET_SET_METHODS}", m)
         for m in self.purify_methods:
             _check(m in METHODS, "defense.purify_methods", f"defense methods among {METHODS}", m)
         _check_eps("defense.adv_eps", self.adv_eps)
@@ -307,8 +312,8 @@ class AblationConfig:
                    "numbers in (0, 255] (units of 1/255)", s)
         _check_eps("ablation.eps", self.eps)
         _pos_int("ablation.fixed_steps", self.fixed_steps)
-        _check(self.scenario in ("classwise", "instancewise"), "ablation.scenario",
-               "'classwise' or 'instancewise'", self.scenario)
+        _check(self.scenario in SCENARIOS, "ablation.scenario", f"one of {SCENARIOS}",
+               self.scenario)
         if self.max_samples is not None:
             _pos_int("ablation.max_samples", self.max_samples)
 
@@ -318,7 +323,8 @@ class Profile:
     """A whole experiment: data, model, training, scenarios, methods, attack, defences."""
 
     name: str
-    seed: int = 0
+    seed: int = 0  # the seed of one experiment (one run of every stage)
+    seeds: tuple[int, ...] = (0,)  # the seeds a notebook runs and aggregates (mean, std)
     data: DataConfig = field(default_factory=DataConfig)
     model: ModelConfig = field(default_factory=ModelConfig)
     train: TrainConfig = field(default_factory=TrainConfig)
@@ -336,6 +342,10 @@ class Profile:
     def __post_init__(self) -> None:
         _check(self.name in PROFILES, "profile", f"one of {PROFILES}", self.name)
         _check(isinstance(self.seed, int) and self.seed >= 0, "seed", "an integer >= 0", self.seed)
+        _check(isinstance(self.seeds, tuple) and len(self.seeds) > 0
+               and all(isinstance(s, int) and not isinstance(s, bool) and s >= 0 for s in self.seeds)
+               and len(set(self.seeds)) == len(self.seeds),
+               "seeds", "a non-empty tuple of distinct integers >= 0", self.seeds)
         _check(set(self.methods) == set(METHODS), "methods", f"exactly the keys {METHODS}",
                sorted(self.methods))
         if self.mia_shadow_max is not None:
@@ -349,7 +359,8 @@ class Profile:
 
     def describe(self) -> str:
         """Multi-line human-readable summary including the deviations from the paper."""
-        lines = [f"profile {self.name}: {self.data.dataset}, {self.model.arch}, seed {self.seed}"]
+        lines = [f"profile {self.name}: {self.data.dataset}, {self.model.arch}, "
+                 f"seeds {', '.join(map(str, self.seeds))}"]
         lines += [f"  - {n}" for n in self.notes]
         return "\n".join(lines)
 
@@ -374,6 +385,7 @@ _QUICK_NOTES = (
 def _quick() -> Profile:
     return Profile(
         name="quick",
+        seeds=(0, 1, 2),
         data=DataConfig(dataset="fashion-mnist", train_subset=15000, test_subset=None),
         model=ModelConfig(arch="cnn", width=8),
         # No weight decay and no augmentation: the original must memorise its training set
@@ -422,6 +434,7 @@ def _smoke() -> Profile:
     small = {k: dataclasses.replace(v, epochs=1, samples=64) for k, v in q.methods.items()}
     return Profile(
         name="smoke",
+        seeds=(0, 1),
         data=DataConfig(dataset="fashion-mnist", train_subset=1200, test_subset=400),
         model=ModelConfig(arch="cnn", width=8),
         train=TrainConfig(epochs=2, lr=0.05, batch_size=128, schedule="cosine", augment=False,
@@ -445,6 +458,7 @@ def _smoke() -> Profile:
 def _paper() -> Profile:
     return Profile(
         name="paper",
+        seeds=(0, 1, 2),
         data=DataConfig(dataset="cifar10"),
         model=ModelConfig(arch="resnet50"),
         train=TrainConfig(epochs=182, lr=0.1, batch_size=256, schedule="multistep",
@@ -499,8 +513,20 @@ def load(name: str, **overrides: Any) -> Profile:
     return prof
 
 
-def canonical_json(obj: Any) -> str:
-    """Stable JSON of a config (sorted keys, floats as repr) for hashing."""
+def _hashable(obj: Any) -> Any:
+    """Plain data of a config for hashing: dataclasses become dicts without the fields marked
+    ``metadata={"hashed": False}`` (explanatory text such as ``MethodConfig.note``)."""
     if dataclasses.is_dataclass(obj) and not isinstance(obj, type):
-        obj = obj.to_dict() if isinstance(obj, Profile) else dataclasses.asdict(obj)
-    return json.dumps(obj, sort_keys=True, default=repr, separators=(",", ":"))
+        return {f.name: _hashable(getattr(obj, f.name)) for f in dataclasses.fields(obj)
+                if f.metadata.get("hashed", True)}
+    if isinstance(obj, Mapping):
+        return {str(k): _hashable(v) for k, v in obj.items()}
+    if isinstance(obj, (list, tuple)):
+        return [_hashable(v) for v in obj]
+    return obj
+
+
+def canonical_json(obj: Any) -> str:
+    """Stable JSON of a config (sorted keys, floats as repr) for hashing; explanatory fields
+    (``metadata={"hashed": False}``) are left out, so rewording them rebuilds nothing."""
+    return json.dumps(_hashable(obj), sort_keys=True, default=repr, separators=(",", ":"))

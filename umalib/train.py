@@ -16,7 +16,7 @@ from torch import nn
 from tqdm.auto import tqdm
 
 from .config import TrainConfig
-from .data import BatchLoader
+from .data.splits import BatchLoader
 
 
 def set_seed(seed: int) -> None:

@@ -11,8 +11,6 @@ from __future__ import annotations
 
 import json
 import math
-import os
-import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Sequence
@@ -21,12 +19,14 @@ import numpy as np
 import torch
 from torch import nn
 
-from .attacks import parse_eps, uma
+from .attacks.uma import parse_eps, uma
 from .cache import safe_load
-from .config import ARCHS, DATASETS, DataConfig, ScenarioConfig
-from .data import BatchLoader, ScenarioData, Scenario, load_splits, to_float
-from .metrics import MIAAttacker, accuracy, predict
-from .models import build_model
+from .config import ARCHS, DATASETS, DataConfig
+from .data.splits import BatchLoader, Scenario, ScenarioData, load_splits
+from .files import atomic_write
+from .metrics.classification import accuracy, predict
+from .metrics.mia import MIAAttacker
+from .models.classifiers import build_model
 
 
 @dataclass(frozen=True)
@@ -199,7 +199,4 @@ def write_json(report: dict[str, Any], path: str | Path) -> None:
     """Write the report atomically as JSON."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
-    with os.fdopen(fd, "w") as f:
-        json.dump(report, f, indent=2)
-    os.replace(tmp, path)
+    atomic_write(path, lambda tmp: Path(tmp).write_text(json.dumps(report, indent=2)))

@@ -23,10 +23,10 @@ import torch.nn.functional as F
 from torch import nn
 from tqdm.auto import tqdm
 
+from ..config import INITS, LOSSES
+
 __all__ = ["LOSSES", "INITS", "TASKS", "UMAResult", "uma", "parse_eps", "uma_loss"]
 
-LOSSES = ("kl", "ce", "mse", "bce")
-INITS = ("zero", "uniform")
 TASKS = ("classification", "generative")
 
 Model = nn.Module | Callable[[torch.Tensor], torch.Tensor]

@@ -7,8 +7,9 @@
 """
 
 from .adversarial_unlearning import UMAHook, adversarial_unlearning
-from .purifier import (THREAT_MODELS, ConvVAE, Purified, PurifiedAttack, attack_aware,
-                       attack_unaware, train_vae)
+from ..config import THREAT_MODELS
+from ..models.vae import ConvVAE
+from .purifier import Purified, PurifiedAttack, attack_aware, attack_unaware, train_vae
 
 __all__ = ["UMAHook", "adversarial_unlearning", "ConvVAE", "train_vae", "Purified",
            "PurifiedAttack", "attack_unaware", "attack_aware", "THREAT_MODELS"]

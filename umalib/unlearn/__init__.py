@@ -15,7 +15,7 @@ from typing import Callable
 
 from torch import nn
 
-from ..config import METHODS, MethodConfig
+from ..config import FORGET_SET_METHODS, METHODS, MethodConfig
 from ..data import BatchLoader
 from .ft import ft
 from .ga import ga
@@ -29,9 +29,8 @@ UNLEARNING_METHODS: dict[str, Callable[..., nn.Module]] = {
     "retrain": retrain, "FT": ft, "RL": rl, "GA": ga, "IU": iu, "l1-sparse": l1_sparse,
     "SalUn": salun,
 }
-# Methods whose loss uses the forget set, so adversarial unlearning can wrap them.
-FORGET_SET_METHODS: tuple[str, ...] = ("RL", "GA", "SalUn")
-assert tuple(UNLEARNING_METHODS) == METHODS
+assert tuple(UNLEARNING_METHODS) == METHODS  # one list of names: umalib.config
+assert set(FORGET_SET_METHODS) <= set(METHODS)
 
 
 def get_method(name: str) -> Callable[..., nn.Module]:

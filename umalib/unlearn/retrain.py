@@ -9,7 +9,6 @@ from __future__ import annotations
 import copy
 import dataclasses
 
-import torch
 from torch import nn
 
 from ..config import MethodConfig, TrainConfig

@@ -19,6 +19,7 @@ from ..config import MethodConfig
 from ..data import BatchLoader
 from ._loop import ForgetHook
 from .rl import rl
+from .saliency import top_share_mask
 
 
 def saliency_mask(model: nn.Module, forget: BatchLoader, ratio: float,
@@ -41,16 +42,7 @@ def saliency_mask(model: nn.Module, forget: BatchLoader, ratio: float,
                 grads[n] += p.grad
     model.zero_grad(set_to_none=True)
     model.train(was_training)
-    flat = torch.cat([g.abs().flatten() for g in grads.values()])
-    k = int(round(ratio * flat.numel()))
-    keep = torch.zeros(flat.numel(), dtype=torch.bool, device=flat.device)
-    if k > 0:
-        keep[torch.topk(flat, k, sorted=False).indices] = True
-    mask, i = {}, 0
-    for n, g in grads.items():
-        mask[n] = keep[i:i + g.numel()].view_as(g)
-        i += g.numel()
-    return mask
+    return top_share_mask(grads, ratio)
 
 
 def salun(original: nn.Module, retain: BatchLoader, forget: BatchLoader, cfg: MethodConfig, *,

@@ -69,3 +69,16 @@ def paper_table(name: str) -> pd.DataFrame:
         raise ValueError(f"unknown paper table {name!r}; known: {sorted(tables)}")
     rows, cols = tables[name]
     return pd.DataFrame(rows, columns=cols)
+
+
+def with_paper(ours: pd.DataFrame, paper: pd.DataFrame, label: str = "CIFAR-10") -> pd.DataFrame:
+    """Interleave our rows and the paper's (method column suffixed " (paper, CIFAR-10)")."""
+    p = paper.copy()
+    p["method"] = p["method"] + f" (paper, {label})"
+    cols = [c for c in ours.columns if c in p.columns]
+    out = []
+    for _, row in ours.iterrows():
+        out.append(row.to_dict())
+        match = p[p["method"].str.startswith(row["method"] + " (")]
+        out += [r[cols].to_dict() for _, r in match.iterrows()]
+    return pd.DataFrame(out, columns=ours.columns)

@@ -1,6 +1,6 @@
 """Run the notebook series headlessly with papermill (behind ``make reproduce``).
 
-    python -m umalib.reproduce --profile quick [--only 00,02] [--force] [--timeout 3600]
+    python -m umalib reproduce --profile quick [--only 00,02] [--force] [--timeout 3600]
 
 Notebooks in ``notebooks/`` run in numeric order; executed copies go to
 ``runs/<profile>/``; figures and tables go to ``figures/<profile>/``. A summary table at the
@@ -13,14 +13,13 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import sys
 import tempfile
 import time
 from pathlib import Path
 from typing import Sequence
 
-from .cache import REPO_ROOT
-from .config import PROFILES
+from ..cache import REPO_ROOT
+from ..config import PROFILES
 
 NOTEBOOKS_DIR = REPO_ROOT / "notebooks"
 
@@ -43,7 +42,7 @@ def run_notebook(path: Path, profile: str, out_dir: Path, *, force: bool, timeou
     """Execute one notebook with papermill; return a summary row."""
     import papermill as pm
 
-    from .report import figures_dir
+    from ..reporting.files import figures_dir
 
     out_dir.mkdir(parents=True, exist_ok=True)
     fig_dir = figures_dir(profile)
@@ -81,7 +80,7 @@ def print_summary(rows: list[dict], profile: str) -> None:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap = argparse.ArgumentParser(prog="python -m umalib reproduce", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--profile", default="quick", choices=PROFILES)
     ap.add_argument("--only", default="", help="comma-separated notebook numbers, e.g. 00,02")
     ap.add_argument("--force", action="store_true", help="rebuild cached artifacts")
@@ -104,7 +103,3 @@ def main(argv: Sequence[str] | None = None) -> int:
               + (f" FAILED {rows[-1]['error']}" if rows[-1]["error"] else ""), flush=True)
     print_summary(rows, args.profile)
     return 1 if any(r["error"] for r in rows) else 0
-
-
-if __name__ == "__main__":
-    sys.exit(main())

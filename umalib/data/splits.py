@@ -1,4 +1,4 @@
-"""Splits, forget sets and batch loaders on top of the raw datasets (:mod:`umalib.datasets`).
+"""Splits, forget sets and batch loaders on top of the raw datasets (:mod:`umalib.data.readers`).
 
 Images are kept as uint8 (N, C, H, W) tensors in memory and converted to float [0, 1] per
 batch, so Tiny-ImageNet fits in memory too. All randomness is seeded.
@@ -13,10 +13,8 @@ from typing import Iterator
 import numpy as np
 import torch
 
-from .config import DataConfig, ScenarioConfig
-from .datasets import RawDataset, fingerprint, load_raw
-
-SCENARIOS: tuple[str, ...] = ("classwise", "instancewise")
+from ..config import SCENARIOS, DataConfig, ScenarioConfig
+from .readers import RawDataset, fingerprint, load_raw
 
 # Per-channel statistics used for the in-model normalisation.
 _STATS = {

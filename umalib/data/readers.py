@@ -27,7 +27,6 @@ import gzip
 import hashlib
 import os
 import pickle
-import tempfile
 import warnings
 from dataclasses import dataclass
 from pathlib import Path
@@ -35,9 +34,11 @@ from typing import Any
 
 import numpy as np
 
+from ..config import DATASETS
+from ..files import atomic_write
+
 __all__ = ["DATASETS", "RawDataset", "fingerprint", "load_raw"]
 
-DATASETS: tuple[str, ...] = ("fashion-mnist", "cifar10", "cifar100", "tiny-imagenet")
 
 # Module-level so tests can point the system lookup elsewhere.
 _SYSTEM_FMNIST_DIR = Path("/usr/share/datasets/fashion-mnist")
@@ -449,18 +450,15 @@ def _load_tiny_imagenet(root: Path, *, progress: bool) -> RawDataset:
 
 def _write_cache(d: Path, cache: Path, x_train: np.ndarray, x_test: np.ndarray) -> None:
     """Atomically write the decoded arrays; a read-only data directory just skips caching."""
-    tmp = None
     try:
-        fd, tmp = tempfile.mkstemp(prefix=".tmp-", suffix=".npz", dir=d)
-        with os.fdopen(fd, "wb") as f:
-            np.savez(f, x_train=x_train, x_test=x_test)
-        os.replace(tmp, cache)
-        tmp = None
+        atomic_write(cache, lambda tmp: _savez(tmp, x_train, x_test))
         for old in d.glob(f"{_CACHE_PREFIX}*.npz"):
             if old != cache:
                 old.unlink(missing_ok=True)
     except OSError as e:
         warnings.warn(f"could not write Tiny ImageNet cache in {d}: {e}", stacklevel=3)
-    finally:
-        if tmp is not None:
-            Path(tmp).unlink(missing_ok=True)
+
+
+def _savez(path: str, x_train: np.ndarray, x_test: np.ndarray) -> None:
+    with open(path, "wb") as f:  # a file object, so numpy does not append ".npz" to the name
+        np.savez(f, x_train=x_train, x_test=x_test)

@@ -9,6 +9,8 @@ import numpy as np
 import pandas as pd
 import torch
 
+from ..experiments.defenses import VAE_SUFFIX
+
 PALETTE = "tab10"
 
 
@@ -46,13 +48,21 @@ def sample_grid(x: torch.Tensor, y: torch.Tensor, classes: Sequence[str], per_cl
     return fig
 
 
+def _err(df: pd.DataFrame, column: str) -> np.ndarray | None:
+    """The ``<column>_std`` values (NaN -> 0) for error bars, or None without them."""
+    std = f"{column}_std"
+    return df[std].fillna(0).to_numpy() if std in df.columns else None
+
+
 def method_comparison(df: pd.DataFrame, title: str = "",
                       metrics: Sequence[str] = ("UA", "RA", "TA", "MIA", "seconds")) -> plt.Figure:
-    """One bar panel per metric, one bar per method (row)."""
+    """One bar panel per metric, one bar per method (row); error bars of one standard deviation
+    over seeds where the table has ``<metric>_std``."""
     fig, axes = plt.subplots(1, len(metrics), figsize=(3.1 * len(metrics), 3.2))
     colors = plt.get_cmap(PALETTE)(np.arange(len(df)))
     for ax, m in zip(np.atleast_1d(axes), metrics):
-        ax.bar(df["method"], df[m], color=colors)
+        ax.bar(df["method"], df[m], color=colors, yerr=_err(df, m), capsize=3,
+               error_kw={"elinewidth": 1})
         ax.set_title({"UA": "UA (%) forget acc, lower = forgot", "RA": "RA (%) retain acc",
                       "TA": "TA (%) test acc", "MIA": "MIA (member rate)",
                       "seconds": "wall time (s)"}.get(m, m), fontsize=9)
@@ -121,10 +131,14 @@ def image_rows(rows: Mapping[str, torch.Tensor], n: int = 6, title: str = "") ->
 
 def tradeoff(df: pd.DataFrame, x: str = "TA", y: str = "UA_16", label: str = "method",
              title: str = "") -> plt.Figure:
-    """Scatter of utility (``x``) against attacked UA (``y``), one labelled point per row."""
+    """Scatter of utility (``x``) against attacked UA (``y``), one labelled point per row, with
+    one-standard-deviation error bars over seeds where the table has ``_std`` columns."""
     fig, ax = plt.subplots(figsize=(5, 3.8))
+    xerr, yerr = _err(df, x), _err(df, y)
     for i, (_, r) in enumerate(df.iterrows()):
-        ax.scatter(r[x], r[y], color=plt.get_cmap(PALETTE)(i % 10), s=40)
+        ax.errorbar(r[x], r[y], xerr=None if xerr is None else xerr[i],
+                    yerr=None if yerr is None else yerr[i], fmt="o", ms=6, capsize=3,
+                    color=plt.get_cmap(PALETTE)(i % 10))
         ax.annotate(str(r[label]), (r[x], r[y]), fontsize=8, xytext=(4, 3),
                     textcoords="offset points")
     ax.set_xlabel(f"{x} (%) - utility, higher is better")
@@ -137,12 +151,17 @@ def tradeoff(df: pd.DataFrame, x: str = "TA", y: str = "UA_16", label: str = "me
 
 def sweep(df: pd.DataFrame, x: str, title: str = "", xlabel: str | None = None,
           logx: bool = False) -> plt.Figure:
-    """UA and MIA against ``x`` (steps or step size), one line per method."""
+    """UA and MIA against ``x`` (steps or step size), one line per method, with a band of one
+    standard deviation over seeds where the table has ``UA_std`` / ``MIA_std``."""
     fig, axes = plt.subplots(1, 2, figsize=(9, 3.4))
     for (name, g), c in zip(df.groupby("method", sort=False), range(10)):
         g = g.sort_values(x)
+        color = plt.get_cmap(PALETTE)(c)
         for ax, m in zip(axes, ("UA", "MIA")):
-            ax.plot(g[x], g[m], marker="o", label=name, color=plt.get_cmap(PALETTE)(c))
+            ax.plot(g[x], g[m], marker="o", label=name, color=color)
+            err = _err(g, m)
+            if err is not None:
+                ax.fill_between(g[x], g[m] - err, g[m] + err, color=color, alpha=0.2, lw=0)
     for ax, m in zip(axes, ("UA (%) under UMA", "MIA under UMA")):
         ax.set_xlabel(xlabel or x)
         ax.set_ylabel(m)
@@ -153,3 +172,14 @@ def sweep(df: pd.DataFrame, x: str, title: str = "", xlabel: str | None = None,
         fig.suptitle(title, fontsize=10)
     fig.tight_layout()
     return fig
+
+
+def tradeoff_frame(t4: pd.DataFrame, t5: pd.DataFrame, t6: pd.DataFrame) -> pd.DataFrame:
+    """Every defended and undefended model once, for a utility / robustness scatter: Table 4's
+    rows, Table 5's plain rows, and the +vae rows labelled with their threat model."""
+    parts = [t4, t5[~t5["method"].str.endswith(VAE_SUFFIX)]]
+    for t, threat in ((t5, "unaware"), (t6, "aware")):
+        v = t[t["method"].str.endswith(VAE_SUFFIX)].copy()
+        v["method"] = v["method"] + f" ({threat})"
+        parts.append(v)
+    return pd.concat(parts, ignore_index=True).drop_duplicates("method")

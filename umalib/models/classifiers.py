@@ -19,7 +19,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-ARCHS: tuple[str, ...] = ("cnn", "resnet18", "resnet50")
+from ..config import ARCHS
 
 
 class Normalize(nn.Module):

@@ -7,8 +7,19 @@ targets themselves and the paper's claims, which are labelled as such.
 from __future__ import annotations
 
 import math
+from typing import Any, Iterator
 
 import pandas as pd
+
+from ..experiments.defenses import ADV_SUFFIX, VAE_SUFFIX
+from .seeds import compare, sentence
+
+# The paper's Table 1 (class-wise, CIFAR-10) orders the methods by attacked UA; each pair below is
+# (more robust, less robust) at both budgets: SalUn 6.04 / 32.58, RL 18.62 / 56.02, l1-sparse
+# 73.00 / 97.12, FT 99.96 / 100, and retrain 0 / 0 below every approximate method.
+PAPER_ORDER: tuple[tuple[str, str], ...] = (("SalUn", "RL"), ("RL", "l1-sparse"),
+                                            ("l1-sparse", "FT"), ("retrain", "SalUn"),
+                                            ("retrain", "RL"), ("retrain", "FT"))
 
 
 def _row(df: pd.DataFrame, method: str) -> pd.Series | None:
@@ -81,6 +92,27 @@ def attack_findings(t1: pd.DataFrame, t2: pd.DataFrame, eps_tags: tuple[str, str
     return f
 
 
+def paper_comparisons(long_t1: pd.DataFrame, eps_tags: tuple[str, ...] = ("8", "16"),
+                      pairs: tuple[tuple[str, str], ...] = PAPER_ORDER) -> list[dict[str, Any]]:
+    """The paper's class-wise robustness order decided on the spread over seeds.
+
+    ``long_t1``: Table 1 with one row per seed and method (``<table>_seeds.csv``). For every
+    pair (a, b) and budget: "a is more robust than b" (lower UA under UMA) with a verdict by
+    :data:`umalib.reporting.seeds.RULE`. Returns records with ``claim``, ``verdict``,
+    ``sentence`` and the numbers (``mean``, ``low``, ``high``, ``diffs``).
+    """
+    out = []
+    present = set(long_t1["method"])
+    for a, b in pairs:
+        if a not in present or b not in present:
+            continue
+        for t in eps_tags:
+            c = compare(long_t1, a, b, f"UA_{t}")
+            claim = f"{a} is more robust than {b} at {t}/255 (the paper's Table 1 order)"
+            out.append({**c, "claim": claim, "sentence": sentence(c, claim)})
+    return out
+
+
 def ablation_findings(steps: pd.DataFrame, step_size: pd.DataFrame) -> list[str]:
     """Sentences comparing our sweeps with the paper's Appendix A.1 trends, with our numbers."""
     f = []
@@ -122,3 +154,71 @@ def generative_findings(t3: pd.DataFrame, t7: pd.DataFrame) -> list[str]:
                  f"{atk.FID_F:.1f} (UMA 8/255); the paper (Inception FID): 103.38 -> "
                  + ("306.43 -> 114.16." if m == "I2I" else "330.79 -> 133.82."))
     return f
+
+
+def _defended_pairs(df: pd.DataFrame, suffix: str) -> Iterator[tuple[str, pd.Series, pd.Series]]:
+    """(name, undefended row, defended row) for every ``<m><suffix>`` row whose ``m`` is there."""
+    for name in df["method"]:
+        if name.endswith(suffix):
+            base = _row(df, name[:-len(suffix)])
+            if base is not None:
+                yield name, base, _row(df, name)
+
+
+def defense_findings(t4: pd.DataFrame, t5: pd.DataFrame, t6: pd.DataFrame,
+                     eps_tags: tuple[str, str] = ("8", "16"), ta_tolerance: float = 5.0,
+                     seeds: tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame] | None = None
+                     ) -> list[dict[str, Any]]:
+    """Plain-language checks computed from the three tables. One record per check with
+    ``check`` (what), ``met`` (bool) and ``sentence`` (the numbers in words):
+
+    - for each ``m+adv`` row: lower UA at the larger eps than ``m`` with a TA drop of at most
+      ``ta_tolerance`` points (the quick profile's goal for RL);
+    - for each unaware ``m+vae`` row: lower UA at the smaller eps than ``m`` (no purification);
+    - for each aware ``m+vae`` row (reported, no goal): UA at the smaller eps vs ``m`` and vs
+      the unaware attacker.
+
+    With ``seeds`` (the three tables' per-seed long forms) every record also gets ``verdict``:
+    is the defended UA lower, decided on the paired per-seed differences (:data:`RULE`), and
+    its sentence says so; ``met`` then requires the verdict "supported".
+    """
+    lo, hi = eps_tags
+    out: list[dict[str, Any]] = []
+    for name, base, adv in _defended_pairs(t4, ADV_SUFFIX):
+        lower = bool(adv[f"UA_{hi}"] < base[f"UA_{hi}"])
+        drop = float(base["TA"] - adv["TA"])
+        met = lower and drop <= ta_tolerance
+        out.append({"check": f"{name}: lower UA at {hi}/255 than {base['method']}, TA within "
+                             f"{ta_tolerance:g} points", "met": met,
+                    "sentence": f"{name} {'meets' if met else 'does not meet'} the goal: UA under UMA at "
+                                f"{hi}/255 is {adv[f'UA_{hi}']:.2f}% vs {base[f'UA_{hi}']:.2f}% for plain "
+                                f"{base['method']} ({'lower' if lower else 'not lower'}), and TA is "
+                                f"{adv['TA']:.2f}% vs {base['TA']:.2f}% (a drop of {drop:.2f} points, "
+                                f"{'within' if drop <= ta_tolerance else 'beyond'} {ta_tolerance:g})."})
+    for t, threat in ((t5, "unaware"), (t6, "aware")):
+        for name, base, pur in _defended_pairs(t, VAE_SUFFIX):
+            lower = bool(pur[f"UA_{lo}"] < base[f"UA_{lo}"])
+            s = (f"With an {threat} attacker, purification {'lowers' if lower else 'does not lower'} "
+                 f"UA under UMA at {lo}/255 for {base['method']}: {pur[f'UA_{lo}']:.2f}% with the VAE "
+                 f"vs {base[f'UA_{lo}']:.2f}% without (clean TA {pur['TA']:.2f}% vs {base['TA']:.2f}%).")
+            rec = {"check": f"{name} ({threat}): lower UA at {lo}/255 than {base['method']}",
+                   "met": lower, "sentence": s}
+            if threat == "aware":
+                un = _row(t5, name)
+                if un is not None:
+                    rec["sentence"] += (f" The aware attacker reaches {pur[f'UA_{lo}']:.2f}% where the "
+                                        f"unaware one reached {un[f'UA_{lo}']:.2f}%.")
+            out.append(rec)
+    if seeds is not None:
+        longs = {ADV_SUFFIX: seeds[0], "unaware": seeds[1], "aware": seeds[2]}
+        for rec in out:
+            name = rec["check"].split(":")[0].split(" (")[0]
+            which = ADV_SUFFIX if name.endswith(ADV_SUFFIX) else (
+                "aware" if "(aware)" in rec["check"] else "unaware")
+            base = name[: -len(ADV_SUFFIX if which == ADV_SUFFIX else VAE_SUFFIX)]
+            col = f"UA_{hi}" if which == ADV_SUFFIX else f"UA_{lo}"
+            c = compare(longs[which], name, base, col)
+            rec["verdict"] = c["verdict"]
+            rec["met"] = bool(rec["met"] and c["verdict"] == "supported")
+            rec["sentence"] += " Over seeds: " + sentence(c, f"{name} lower {col} than {base}")
+    return out

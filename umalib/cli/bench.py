@@ -1,6 +1,6 @@
 """Throughput benchmark that prints figures (never asserted in tests).
 
-    python -m umalib.bench [--profile quick] [--batches 10]
+    python -m umalib bench [--profile quick] [--batches 10]
 
 Prints training images/s of the profile's classifier (fp32 vs bf16 autocast, NCHW vs
 channels_last) and UMA throughput (images x steps per second), measured in one run so that
@@ -11,14 +11,15 @@ from __future__ import annotations
 
 import argparse
 import time
+from typing import Sequence
 
 import torch
 import torch.nn.functional as F
 
-from .attacks import uma
-from .config import load
-from .models import build_model
-from .train import autocast
+from ..attacks.uma import uma
+from ..config import load
+from ..models.classifiers import build_model
+from ..train import autocast
 
 
 def _model(p, channels_last: bool):
@@ -44,11 +45,11 @@ def train_rate(p, bf16: bool, channels_last: bool, batches: int) -> float:
     return bs * batches / (time.perf_counter() - t0)
 
 
-def main() -> None:
-    ap = argparse.ArgumentParser(description=__doc__)
+def main(argv: Sequence[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(prog="python -m umalib bench", description=__doc__)
     ap.add_argument("--profile", default="quick")
     ap.add_argument("--batches", type=int, default=10)
-    args = ap.parse_args()
+    args = ap.parse_args(argv)
     p = load(args.profile)
     print(f"profile {p.name}: {p.model.arch} width {p.model.width}, batch {p.train.batch_size}, "
           f"{torch.get_num_threads()} threads")
@@ -62,7 +63,4 @@ def main() -> None:
     steps = 20
     r = uma(m, m2, x, eps=8 / 255, steps=steps, progress=False)
     print(f"  UMA ({len(x)} images x {steps} steps): {len(x) * steps / r.seconds:8.0f} images x steps / s")
-
-
-if __name__ == "__main__":
-    main()
+    return 0

@@ -14,11 +14,11 @@ from typing import Any
 
 import matplotlib.pyplot as plt
 
-from .attacks import LOSSES, uma
-from .config import METHODS
+from ..attacks.uma import uma
+from ..config import LOSSES, METHODS
+from ..experiments.discriminative import Experiment
+from ..metrics.classification import predictions
 from .plots import attack_examples
-from .results import predictions
-from .stages import Experiment
 
 
 def run_attack(exp: Experiment, *, method: str = "SalUn", kind: str = "classwise",

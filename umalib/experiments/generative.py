@@ -9,22 +9,28 @@ unlearned MAE's inpainting of Im + delta where UMA chose delta to make I3 close 
 from __future__ import annotations
 
 import math
+import time
 from dataclasses import dataclass
 from functools import cached_property
-from typing import Any, Callable
+from typing import TYPE_CHECKING, Any, Callable
 
 import pandas as pd
 import torch
 
-from . import cache
-from .attacks import uma
-from .config import GENERATIVE_METHODS, GenerativeConfig
-from .data import to_float
-from .mae import (MAE, Inpainter, MAEConfig, centre_square_keep, inpainted_region, mask_image,
-                  train_mae)
-from .metrics import classifier_features, fid_from_features, inception_score, l1_distance
-from .stages import Experiment, cpu_state
-from .unlearn_generative import unlearn_generative
+from .. import cache
+from ..attacks.uma import uma
+from ..config import GENERATIVE_METHODS, GenerativeConfig
+from ..data.splits import to_float
+from ..metrics.generative import classifier_features, fid_from_features, inception_score, l1_distance
+from ..models.mae import (MAE, Inpainter, MAEConfig, centre_square_keep, inpainted_region,
+                          mask_image, train_mae)
+from ..unlearn.generative import GENERATIVE_METHODS as GENERATIVE_UNLEARNING
+from .stage import Built, cached_model, cpu_state
+
+if TYPE_CHECKING:
+    from .discriminative import Experiment
+
+MAE_CODE = ("umalib.models.mae", "umalib.data.splits")  # code roots of every MAE stage
 
 ATTACKS: tuple[str, ...] = ("none", "8/255", "unbounded")
 TABLE3_COLUMNS = ["method", "attack", "IS_R", "IS_F", "FID_R", "FID_F"]
@@ -49,9 +55,9 @@ class EvalSet:
     labels: torch.Tensor
 
 
-class GenerativeExperiment:
-    """The MAE experiment on top of a discriminative :class:`Experiment` (same data, and its
-    original classifier serves as the domain feature network for FID / IS)."""
+class GenerativeStages:
+    """The MAE stages of an :class:`Experiment` (``exp.generative``): same data, and its original
+    classifier serves as the domain feature network for FID / IS."""
 
     def __init__(self, exp: Experiment) -> None:
         self.exp = exp
@@ -88,9 +94,10 @@ class GenerativeExperiment:
         return EvalSet(x, mask_image(x, keep, self.cfg), y)
 
     # ---------------------------------------------------------------- models
-    def _key(self, stage: str, extra: dict, upstream: list[str]) -> str:
+    def _key(self, stage: str, extra: dict, upstream: list[str], code: tuple) -> str:
         return cache.make_key(stage, {"generative": self.g, "seed": self.exp.profile.seed, **extra},
-                              upstream=upstream, data=self.exp.splits.fingerprint)
+                              upstream=upstream, data=self.exp.splits.fingerprint,
+                              code=MAE_CODE + (mae_config,) + code)
 
     def _mae(self, tensors: dict[str, torch.Tensor]) -> MAE:
         m = MAE(self.cfg)
@@ -98,9 +105,9 @@ class GenerativeExperiment:
         return m.to(self.exp.device).eval()
 
     def original_key(self) -> str:
-        return self._key("mae", {}, [])
+        return self._key("mae", {}, [], (GenerativeStages.original,))
 
-    def original(self) -> tuple[MAE, dict]:
+    def original(self) -> Built:
         """The MAE trained on the training split (all classes), cached."""
         def build() -> tuple[dict, dict]:
             x = to_float(self.exp.splits.x_train[: self.g.train_subset])
@@ -109,31 +116,32 @@ class GenerativeExperiment:
                                     progress=self.exp.progress)
             return cpu_state(mae), {"losses": losses}
 
-        t, meta, _ = cache.cached("mae", self.original_key(), build, self.exp.force)
-        return self._mae(t), meta
+        return cached_model("mae", self.original_key(), build, self._mae, self.exp.force)
 
     def unlearned_key(self, method: str) -> str:
-        return self._key("mae_unlearned", {"method": method}, [self.original_key()])
+        return self._key("mae_unlearned", {"method": method}, [self.original_key()],
+                         (GENERATIVE_UNLEARNING[method].__module__, GenerativeStages.unlearned,
+                          GenerativeStages.unlearn_data, GenerativeStages._side))
 
-    def unlearned(self, method: str) -> tuple[MAE, dict]:
+    def unlearned(self, method: str) -> Built:
         """The MAE unlearned with "I2I" or "SalUn", cached."""
         if method not in GENERATIVE_METHODS:
             raise ValueError(f"generative method must be one of {GENERATIVE_METHODS}, got {method!r}")
 
         def build() -> tuple[dict, dict]:
-            import time
 
-            orig, _ = self.original()
+            orig = self.original().model
             r, f = self.unlearn_data()
             t0 = time.perf_counter()
-            m = unlearn_generative(method, orig, r, f, epochs=self.g.unlearn_epochs,
-                                   lr=self.g.unlearn_lr, batch_size=self.g.unlearn_batch_size,
-                                   seed=self.exp.profile.seed, device=self.exp.device,
-                                   progress=self.exp.progress)
+            m = GENERATIVE_UNLEARNING[method](orig, r, f, epochs=self.g.unlearn_epochs,
+                                              lr=self.g.unlearn_lr,
+                                              batch_size=self.g.unlearn_batch_size,
+                                              seed=self.exp.profile.seed, device=self.exp.device,
+                                              progress=self.exp.progress)
             return cpu_state(m), {"seconds": time.perf_counter() - t0}
 
-        t, meta, _ = cache.cached("mae_unlearned", self.unlearned_key(method), build, self.exp.force)
-        return self._mae(t), meta
+        return cached_model("mae_unlearned", self.unlearned_key(method), build, self._mae,
+                            self.exp.force)
 
     # ---------------------------------------------------------------- outputs
     @torch.no_grad()
@@ -164,11 +172,14 @@ class GenerativeExperiment:
             raise ValueError(f"attack must be one of {ATTACKS[1:]}, got {attack!r}")
         bounded = attack != "unbounded"
         key = self._key("mae_uma", {"method": method, "side": side, "attack": attack},
-                        [self.unlearned_key(method)])
+                        [self.unlearned_key(method)],
+                        ("umalib.attacks.uma", GenerativeStages.attacked, GenerativeStages.eval_set,
+                         GenerativeStages._side, GenerativeStages.keep.func,
+                         GenerativeStages.region.func, GenerativeStages.composite))
 
         def build() -> tuple[dict, dict]:
-            orig, _ = self.original()
-            unl, _ = self.unlearned(method)
+            orig = self.original().model
+            unl = self.unlearned(method).model
             ev = self.eval_set(side)
             r = self.region.float()
             f_orig = lambda im, m=Inpainter(orig, self.keep).eval(): m(im) * r.to(im.device)
@@ -187,13 +198,13 @@ class GenerativeExperiment:
 
     def outputs(self) -> dict[tuple[str, str, str], torch.Tensor]:
         """(method, attack, side) -> output images; method "Original" gives I1 ("none")."""
-        orig, _ = self.original()
+        orig = self.original().model
         out = {}
         for side in ("retain", "forget"):
             ev = self.eval_set(side)
             out[("Original", "none", side)] = self.composite(self.inpaint(orig, ev.im), ev.i0)
             for m in GENERATIVE_METHODS:
-                unl, _ = self.unlearned(m)
+                unl = self.unlearned(m).model
                 out[(m, "none", side)] = self.composite(self.inpaint(unl, ev.im), ev.i0)
                 for a in ATTACKS[1:]:
                     out[(m, a, side)] = self.attacked(m, side, a)["outputs"]
@@ -233,8 +244,8 @@ class GenerativeExperiment:
     def grid(self, method: str, side: str, n: int = 6) -> dict[str, torch.Tensor]:
         """Rows I0, Im, I1, I2, I3 (8/255) for the figure of ``method`` on ``side``."""
         ev = self.eval_set(side)
-        orig, _ = self.original()
-        unl, _ = self.unlearned(method)
+        orig = self.original().model
+        unl = self.unlearned(method).model
         return {"I0 ground truth": ev.i0[:n], "Im masked": ev.im[:n],
                 "I1 original": self.composite(self.inpaint(orig, ev.im[:n]), ev.i0[:n]),
                 "I2 unlearned": self.composite(self.inpaint(unl, ev.im[:n]), ev.i0[:n]),

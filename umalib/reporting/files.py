@@ -8,13 +8,14 @@ from __future__ import annotations
 
 import math
 import os
-import tempfile
 from pathlib import Path
 from typing import Any, Iterable, Mapping, Sequence
 
 import pandas as pd
 
-from .cache import REPO_ROOT
+from ..cache import REPO_ROOT
+from ..files import atomic_write
+from .seeds import aggregate, long_table, std_columns
 
 
 def figures_dir(profile: str) -> Path:
@@ -25,18 +26,6 @@ def figures_dir(profile: str) -> Path:
     return d
 
 
-def _atomic_write(path: Path, write: Any) -> None:
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
-    os.close(fd)
-    try:
-        write(tmp)
-        os.chmod(tmp, 0o644)  # mkstemp creates 0600; figures and tables are for everyone to read
-        os.replace(tmp, path)
-    finally:
-        if os.path.exists(tmp):
-            os.remove(tmp)
-
-
 def _fmt(v: Any) -> str:
     if isinstance(v, float):
         if math.isnan(v):
@@ -45,56 +34,104 @@ def _fmt(v: Any) -> str:
     return str(v)
 
 
+def _fmt_spread(mean: Any, std: Any) -> str:
+    """``mean ± std`` with the mean's number of decimals; the mean alone where std is NaN."""
+    if not isinstance(mean, float) or math.isnan(mean) or not isinstance(std, float) \
+            or math.isnan(std):
+        return _fmt(mean)
+    decimals = 2 if abs(mean) >= 1.5 else 4
+    return f"{mean:.{decimals}f} ± {std:.{decimals}f}"
+
+
+def with_spread(df: pd.DataFrame) -> pd.DataFrame:
+    """The table as text, ``mean ± std`` in every column that has a ``<column>_std`` companion
+    (the std columns dropped); other cells as :func:`to_markdown` prints them."""
+    means = std_columns(df)
+    out = pd.DataFrame(index=df.index)
+    for c in df.columns:
+        if c.endswith("_std") and c[:-4] in means:
+            continue
+        if c in means:
+            out[c] = [_fmt_spread(m, sd) for m, sd in zip(df[c], df[f"{c}_std"])]
+        else:
+            out[c] = [_fmt(v) for v in df[c]]
+    return out
+
+
 def to_markdown(df: pd.DataFrame) -> str:
-    """A GitHub-flavoured Markdown table (no extra dependency); NaN renders as '-'."""
-    cols = list(df.columns)
+    """A GitHub-flavoured Markdown table (no extra dependency); NaN renders as '-', and a
+    column with a ``<column>_std`` companion as ``mean ± std``."""
+    text = with_spread(df)
+    cols = list(text.columns)
     lines = ["| " + " | ".join(cols) + " |", "|" + "|".join("---" for _ in cols) + "|"]
-    for _, row in df.iterrows():
-        lines.append("| " + " | ".join(_fmt(row[c]) for c in cols) + " |")
+    for _, row in text.iterrows():
+        lines.append("| " + " | ".join(str(row[c]) for c in cols) + " |")
     return "\n".join(lines)
 
 
-def write_table(rows: Sequence[Mapping[str, Any]] | pd.DataFrame, name: str, profile: str, *,
-                columns: Sequence[str] | None = None, title: str = "",
-                notes: Iterable[str] = ()) -> pd.DataFrame:
+Rows = Sequence[Mapping[str, Any]] | pd.DataFrame | Mapping[int, pd.DataFrame]
+
+
+def _frame(rows: Sequence[Mapping[str, Any]] | pd.DataFrame, columns: Sequence[str] | None
+           ) -> pd.DataFrame:
+    df = rows.copy() if isinstance(rows, pd.DataFrame) else pd.DataFrame(list(rows))
+    return df.reindex(columns=list(columns)) if columns is not None else df
+
+
+def write_table(rows: Rows, name: str, profile: str, *, columns: Sequence[str] | None = None,
+                title: str = "", notes: Iterable[str] = (), by: Sequence[str] = ("method",)
+                ) -> pd.DataFrame:
     """Write ``<name>.csv`` and ``<name>.md`` under ``figures/<profile>/`` and return the table.
 
     Args:
-        rows: records (dicts) or a DataFrame.
+        rows: records (dicts) or a DataFrame; or ``{seed: DataFrame}``, one table per seed,
+            which is aggregated (:func:`umalib.reporting.seeds.aggregate` over rows identified
+            by ``by``): the CSV holds the means, ``<column>_std`` and ``n_seeds``, the Markdown
+            ``mean ± std``, and ``<name>_seeds.csv`` every per-seed row with its ``seed``.
         columns: column order (and the exact CSV header); missing values become NaN.
         title / notes: Markdown heading and bullet notes under the table (e.g. deviations from
             the paper, subset sizes).
     """
-    df = rows.copy() if isinstance(rows, pd.DataFrame) else pd.DataFrame(list(rows))
-    if columns is not None:
-        df = df.reindex(columns=list(columns))
     d = figures_dir(profile)
-    _atomic_write(d / f"{name}.csv", lambda p: df.to_csv(p, index=False, float_format="%.6g"))
+    if isinstance(rows, Mapping):
+        per_seed = {int(s): _frame(f, columns) for s, f in rows.items()}
+        long = long_table(per_seed)
+        atomic_write(d / f"{name}_seeds.csv",
+                     lambda p: long.to_csv(p, index=False, float_format="%.6g"))
+        df = aggregate(per_seed, by)
+    else:
+        df = _frame(rows, columns)
+    atomic_write(d / f"{name}.csv", lambda p: df.to_csv(p, index=False, float_format="%.6g"))
     md = (f"### {title}\n\n" if title else "") + to_markdown(df) + "\n"
     notes = list(notes)
+    if "n_seeds" in df.columns:
+        notes.append(f"mean ± std (sample standard deviation) over {int(df['n_seeds'].max())} "
+                     "seeds; every seed's row is in " + f"`{name}_seeds.csv`")
     if notes:
         md += "\n" + "\n".join(f"- {n}" for n in notes) + "\n"
-    _atomic_write(d / f"{name}.md", lambda p: Path(p).write_text(md))
+    atomic_write(d / f"{name}.md", lambda p: Path(p).write_text(md))
     return df
 
 
-def publish_table(df: pd.DataFrame, name: str, profile: str, *,
+def publish_table(rows: Rows, name: str, profile: str, *,
                   columns: Sequence[str] | None = None, title: str = "",
                   notes: Iterable[str] = (), paper: pd.DataFrame | None = None,
-                  paper_caption: str = "") -> dict[str, dict[str, Any]]:
-    """Write a per-method table (``write_table``), show it in the notebook, then optionally
-    the paper's numbers under ``paper_caption``; return ``{method: {column: value}}`` for the
+                  paper_caption: str = "", by: Sequence[str] = ("method",)
+                  ) -> dict[str, dict[str, Any]]:
+    """Write a per-method table (:func:`write_table`, per-seed tables aggregated), show it in
+    the notebook (``mean ± std``), then optionally the paper's numbers under
+    ``paper_caption``; return ``{method: {column: value}}`` of the written table for the
     notebook's results record.
 
     Args:
-        df: the table, with a ``method`` column.
-        paper: what to show as the paper's (e.g. ``results.with_paper(df, paper_table(...))``);
+        rows: the table with a ``method`` column, or ``{seed: table}``.
+        paper: what to show as the paper's (e.g. ``with_paper(df, paper_table(...))``);
             it is displayed only, never written as ours.
     """
     from IPython.display import Markdown, display
 
-    out = write_table(df, name, profile, columns=columns, title=title, notes=notes)
-    display(out.round(4))
+    out = write_table(rows, name, profile, columns=columns, title=title, notes=notes, by=by)
+    display(with_spread(out))
     if paper is not None:
         if paper_caption:
             display(Markdown(paper_caption))
@@ -106,7 +143,7 @@ def save_figure(fig: Any, name: str, profile: str, dpi: int = 130) -> Path:
     """Save a matplotlib figure as ``<name>.png`` and ``<name>.pdf``; returns the PNG path."""
     d = figures_dir(profile)
     for ext in ("png", "pdf"):
-        _atomic_write(d / f"{name}.{ext}",
+        atomic_write(d / f"{name}.{ext}",
                       lambda p, ext=ext: fig.savefig(p, format=ext, dpi=dpi, bbox_inches="tight"))
     return d / f"{name}.png"
 
@@ -118,8 +155,8 @@ def environment(device: str = "cpu") -> dict[str, str]:
 
     import torch
 
-    from . import __version__
-    from .cache import cache_root
+    from .. import __version__
+    from ..cache import cache_root
 
     info = {
         "python": sys.version.split()[0], "platform": platform.platform(),
@@ -155,5 +192,5 @@ def record(results: Mapping[str, Any], notebook: str, profile: str) -> Path:
     d = figures_dir(profile)
     path = d / f"results_{notebook}.json"
     text = json.dumps(clean(results), indent=1, default=str, allow_nan=False)
-    _atomic_write(path, lambda p: Path(p).write_text(text))
+    atomic_write(path, lambda p: Path(p).write_text(text))
     return path

@@ -1,5 +1,8 @@
-"""Cached experiment stages that the notebooks call: data, original model, unlearned models,
-their evaluation, and UMA attacks.
+"""The experiment of one profile and its discriminative stages: data, original model, unlearned
+models, their evaluation, and UMA attacks. The generative, defence and ablation stages hang off
+it (``exp.generative``, ``exp.defenses``, ``exp.ablations``) in the same style: a
+``<stage>_key(...)`` method and a ``<stage>(...)`` method returning :class:`Built` (or the
+attack's tensors), cached by key.
 
 Each stage's artifact key hashes its own config, its upstream keys and the data fingerprint
 (:mod:`umalib.cache`), so a notebook finds its inputs by key, never by a hard-coded path,
@@ -10,36 +13,25 @@ from __future__ import annotations
 
 import dataclasses
 import time
-from dataclasses import dataclass
 from functools import cached_property
-from typing import Any
+from typing import Any, Callable
 
 import torch
 from torch import nn
 
-from . import cache
-from .attacks import uma
-from .config import METHODS, Profile
-from .data import SCENARIOS, BatchLoader, ScenarioData, Splits, load_splits, make_scenario
-from .metrics import MIAAttacker, accuracy, predict
-from .models import Classifier, build_model
-from .train import set_seed, train_classifier
-from .unlearn import unlearn
-
-
-@dataclass
-class Built:
-    """A model from a stage: the model, its cache key, metadata and whether it was cached."""
-
-    model: nn.Module
-    key: str
-    meta: dict[str, Any]
-    hit: bool
-
-
-def cpu_state(model: nn.Module) -> dict[str, torch.Tensor]:
-    """``model.state_dict()`` detached, contiguous and on the CPU (what the cache stores)."""
-    return {k: v.detach().cpu().contiguous() for k, v in model.state_dict().items()}
+from .. import cache
+from ..attacks.uma import UMAResult, uma
+from ..config import METHODS, SCENARIOS, Profile
+from ..data.splits import BatchLoader, ScenarioData, Splits, load_splits, make_scenario
+from ..metrics.classification import accuracy, predict
+from ..metrics.mia import MIAAttacker
+from ..models.classifiers import Classifier, build_model
+from ..train import set_seed, train_classifier
+from ..unlearn import get_method
+from .ablations import AblationStages
+from .defenses import DefenseStages
+from .generative import GenerativeStages
+from .stage import EVAL_CODE, ORIGINAL_CODE, UMA_CODE, Built, cached_model, cpu_state
 
 
 class Experiment:
@@ -55,6 +47,22 @@ class Experiment:
     def __init__(self, profile: Profile, device: str = "cpu", progress: bool = True,
                  force: bool = False) -> None:
         self.profile, self.device, self.progress, self.force = profile, device, progress, force
+
+    # ------------------------------------------------------- stage groups
+    @cached_property
+    def generative(self) -> GenerativeStages:
+        """The masked-autoencoder stages (notebook 03)."""
+        return GenerativeStages(self)
+
+    @cached_property
+    def defenses(self) -> DefenseStages:
+        """Adversarial unlearning and VAE purification (notebook 04)."""
+        return DefenseStages(self)
+
+    @cached_property
+    def ablations(self) -> AblationStages:
+        """Attack-steps and step-size sweeps (notebook 05)."""
+        return AblationStages(self)
 
     # ----------------------------------------------------------------- data
     @cached_property
@@ -86,7 +94,8 @@ class Experiment:
     def original_key(self) -> str:
         p = self.profile
         return cache.make_key("original", {"model": p.model, "train": p.train, "seed": p.seed},
-                              data=self.splits.fingerprint)
+                              data=self.splits.fingerprint,
+                              code=ORIGINAL_CODE + (Experiment.original, Experiment.new_model))
 
     def original(self) -> Built:
         """The original model trained on the whole training split (cached)."""
@@ -102,9 +111,7 @@ class Experiment:
             return cpu_state(model), {"seconds": res.seconds, "losses": res.losses,
                                    "train_accuracy_last_epoch": res.accuracies[-1]}
 
-        key = self.original_key()
-        tensors, meta, hit = cache.cached("original", key, build, self.force)
-        return Built(self.load_model(tensors), key, meta, hit)
+        return cached_model("original", self.original_key(), build, self.load_model, self.force)
 
     # ------------------------------------------------------------ unlearned
     def unlearned_key(self, kind: str, method: str) -> str:
@@ -113,8 +120,11 @@ class Experiment:
                "scenario": p.scenario, "seed": p.seed}
         if method == "retrain":
             cfg["recipe"] = p.train
+        # the method's own module, not the registry: editing SalUn must not rebuild FT
         return cache.make_key("unlearned", cfg, upstream=[self.original_key()],
-                              data=self.splits.fingerprint)
+                              data=self.splits.fingerprint,
+                              code=(get_method(method).__module__, "umalib.data.splits",
+                                    Experiment.unlearned))
 
     def unlearned(self, kind: str, method: str, original: Built | None = None) -> Built:
         """The model unlearned with ``method`` in scenario ``kind`` (cached)."""
@@ -127,14 +137,13 @@ class Experiment:
             orig = original or self.original()
             cfg = p.methods[method]
             t0 = time.perf_counter()
-            model = unlearn(method, orig.model, sd.loader("retain", cfg.batch_size),
-                            sd.loader("forget", cfg.batch_size), cfg, seed=p.seed,
-                            device=self.device, progress=self.progress, recipe=p.train)
+            model = get_method(method)(orig.model, sd.loader("retain", cfg.batch_size),
+                                       sd.loader("forget", cfg.batch_size), cfg, seed=p.seed,
+                                       device=self.device, progress=self.progress, recipe=p.train)
             return cpu_state(model), {"seconds": time.perf_counter() - t0}
 
-        key = self.unlearned_key(kind, method)
-        tensors, meta, hit = cache.cached("unlearned", key, build, self.force)
-        return Built(self.load_model(tensors), key, meta, hit)
+        return cached_model("unlearned", self.unlearned_key(kind, method), build,
+                            self.load_model, self.force)
 
     # ----------------------------------------------------------- evaluation
     def mia_attacker(self, model: nn.Module, kind: str) -> MIAAttacker:
@@ -172,43 +181,49 @@ class Experiment:
         built = self.model(kind, method)
         key = cache.make_key("eval", {"kind": kind, "mia_shadow_max": self.profile.mia_shadow_max,
                                       "scenario": self.profile.scenario},
-                             upstream=[built.key], data=self.splits.fingerprint)
+                             upstream=[built.key], data=self.splits.fingerprint,
+                             code=EVAL_CODE + (Experiment.evaluate_with_attacker,
+                                               Experiment.mia_attacker))
         _, meta, _ = cache.cached("eval", key, lambda: ({}, self.evaluate(built.model, kind)),
                                   self.force)
         return {**meta, "seconds": float(built.meta.get("seconds", float("nan")))}
 
     # --------------------------------------------------------------- attack
     def _uma_key(self, stage: str, kind: str, eps: float, upstream: list[str],
-                 **overrides: Any) -> str:
+                 code: tuple = (), **overrides: Any) -> str:
         a = dataclasses.replace(self.profile.attack, **overrides)
         return cache.make_key(stage, {"attack": a, "eps": eps, "kind": kind,
                                       "seed": self.profile.seed},
-                              upstream=upstream, data=self.splits.fingerprint)
+                              upstream=upstream, data=self.splits.fingerprint,
+                              code=UMA_CODE + (Experiment.cached_uma,) + code)
 
     def attack_key(self, kind: str, method: str, eps: float, **overrides: Any) -> str:
         """Cache key of :meth:`attack`."""
         return self._uma_key("uma", kind, eps,
                              [self.original_key(), self.unlearned_key(kind, method)], **overrides)
 
-    def cached_uma(self, stage: str, kind: str, eps: float, target_model: Any,
-                   upstream: list[str], **overrides: Any) -> dict[str, Any]:
+    def cached_uma(self, stage: str, kind: str, eps: float, target_model: Callable[[], Any],
+                   upstream: list[str], attack: Callable[..., UMAResult] = uma,
+                   code: tuple = (), **overrides: Any) -> dict[str, Any]:
         """UMA with the profile's attack config (``overrides`` replace fields) on the scenario's
         seeded attack subset, cached under ``stage`` and keyed by ``upstream``.
 
-        ``target_model()`` returns the model under attack (called only on a cache miss).
+        ``target_model()`` returns the model under attack (called only on a cache miss);
+        ``attack`` is :func:`~umalib.attacks.uma` or a wrapper with its signature (the aware
+        purification attack), whose code roots ``code`` names (:mod:`umalib.provenance`).
         Returns a dict with ``x_adv``, ``x``, ``y``, ``outputs`` (attacked model's logits on
         x_adv), ``target`` (original logits on x), ``loss``, ``loss_history`` and meta
         (seconds, images x steps per second, hit, key).
         """
         a = dataclasses.replace(self.profile.attack, **overrides)
-        key = self._uma_key(stage, kind, eps, upstream, **overrides)
+        key = self._uma_key(stage, kind, eps, upstream, code=code, **overrides)
 
         def build() -> tuple[dict, dict]:
             x, y = self.scenario(kind).attack_subset(a.max_samples, self.profile.seed)
-            res = uma(self.original().model, target_model(), x, labels=y, eps=eps,
-                      step_size=a.step_size, steps=a.steps, loss=a.loss, init=a.init,
-                      restarts=a.restarts, momentum=a.momentum, batch_size=a.batch_size,
-                      seed=self.profile.seed, device=self.device, progress=self.progress)
+            res = attack(self.original().model, target_model(), x, labels=y, eps=eps,
+                         step_size=a.step_size, steps=a.steps, loss=a.loss, init=a.init,
+                         restarts=a.restarts, momentum=a.momentum, batch_size=a.batch_size,
+                         seed=self.profile.seed, device=self.device, progress=self.progress)
             tensors = {"x": x, "y": y, "x_adv": res.x_adv, "outputs": res.outputs,
                        "target": res.target, "loss": res.loss, "loss_history": res.loss_history}
             work = len(y) * a.steps * a.restarts

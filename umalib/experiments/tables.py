@@ -1,5 +1,5 @@
 """Result tables of the discriminative experiments (notebooks 01 and 02), built from the
-cached stages of :class:`umalib.stages.Experiment`.
+cached stages of :class:`~umalib.experiments.Experiment`.
 
 Column conventions (as the paper's tables): TA/RA/UA in %, UA = accuracy on the forget set
 (lower is better), MIA = share of forget samples the confidence attack calls members, in
@@ -10,14 +10,16 @@ unlearned model but not by the retrained one.
 from __future__ import annotations
 
 import math
-from typing import Sequence
+from typing import TYPE_CHECKING, Sequence
 
 import pandas as pd
-import torch
 
-from .config import METHODS
-from .metrics import predict, residual_knowledge, ua_mia
-from .stages import Experiment
+from ..config import METHODS
+from ..metrics.classification import predict, residual_knowledge
+from ..metrics.mia import ua_mia
+
+if TYPE_CHECKING:
+    from .discriminative import Experiment
 
 ROWS: tuple[str, ...] = ("Original",) + METHODS
 UNLEARNING_COLUMNS = ["method", "TA", "RA", "UA", "MIA", "seconds"]
@@ -78,21 +80,3 @@ def throughput(raw: dict[str, dict]) -> float:
     in this run (NaN when all came from the cache)."""
     vals = [r["throughput"] for per in raw.values() for r in per.values() if not r["hit"]]
     return sum(vals) / len(vals) if vals else math.nan
-
-
-def with_paper(ours: pd.DataFrame, paper: pd.DataFrame, label: str = "CIFAR-10") -> pd.DataFrame:
-    """Interleave our rows and the paper's (method column suffixed " (paper, CIFAR-10)")."""
-    p = paper.copy()
-    p["method"] = p["method"] + f" (paper, {label})"
-    cols = [c for c in ours.columns if c in p.columns]
-    out = []
-    for _, row in ours.iterrows():
-        out.append(row.to_dict())
-        match = p[p["method"].str.startswith(row["method"] + " (")]
-        out += [r[cols].to_dict() for _, r in match.iterrows()]
-    return pd.DataFrame(out, columns=ours.columns)
-
-
-def predictions(model: torch.nn.Module, x: torch.Tensor, device: str = "cpu") -> torch.Tensor:
-    """Predicted classes of ``model`` on ``x``."""
-    return predict(model, x, device=device)[0].argmax(1)

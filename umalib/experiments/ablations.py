@@ -1,0 +1,83 @@
+"""Appendix A.1 ablations (``exp.ablations``): UMA efficacy against the number of steps and the step size.
+
+The steps sweep runs the attack ONCE at the largest step count and reads the metric at every
+smaller count from the same trajectory (``record_steps``): with ``keep_best`` the iterate a
+t-step run would return is the best-so-far over the first t steps, so one run gives them all.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Sequence
+
+import pandas as pd
+import torch
+
+from .. import cache
+from ..attacks.uma import uma
+from ..metrics.mia import ua_mia
+from .stage import UMA_CODE
+
+if TYPE_CHECKING:
+    from .discriminative import Experiment
+
+
+class AblationStages:
+    """The ablation stages of an :class:`Experiment`: UMA swept over steps and step sizes."""
+
+    def __init__(self, exp: Experiment) -> None:
+        self.exp = exp
+
+    def _attack_recorded(self, kind: str, method: str, eps: float, step_size: float,
+                         steps: int, record: Sequence[int], max_samples: int | None
+                         ) -> dict[int, torch.Tensor]:
+        """Cached UMA run returning the unlearned model's logits at each recorded step count."""
+        a = self.exp.profile.attack
+        cfg = {"eps": eps, "step_size": step_size, "steps": steps, "record": sorted(set(record)),
+               "max_samples": max_samples, "loss": a.loss, "init": a.init, "restarts": a.restarts,
+               "momentum": a.momentum, "kind": kind, "seed": self.exp.profile.seed}
+        key = cache.make_key("ablation", cfg, upstream=[self.exp.original_key(),
+                                                        self.exp.unlearned_key(kind, method)],
+                             data=self.exp.splits.fingerprint,
+                             code=UMA_CODE + (AblationStages._attack_recorded,))
+
+        def build() -> tuple[dict, dict]:
+            x, y = self.exp.scenario(kind).attack_subset(max_samples, self.exp.profile.seed)
+            res = uma(self.exp.original().model, self.exp.unlearned(kind, method).model, x, labels=y, eps=eps,
+                      step_size=step_size, steps=steps, loss=a.loss, init=a.init,
+                      restarts=a.restarts, momentum=a.momentum, batch_size=a.batch_size,
+                      record_steps=sorted(set(record)), seed=self.exp.profile.seed, device=self.exp.device,
+                      progress=self.exp.progress)
+            tensors = {f"step_{t}": o for t, o in res.recorded.items()}
+            tensors["y"] = y
+            return tensors, {"seconds": res.seconds}
+
+        tensors, _, _ = cache.cached("ablation", key, build, self.exp.force)
+        return {int(k[5:]): v for k, v in tensors.items() if k.startswith("step_")} | {-1: tensors["y"]}
+
+
+    def steps_sweep(self, methods: Sequence[str], steps: Sequence[int], *, eps: float,
+                    step_size: float, kind: str = "classwise", max_samples: int | None = None
+                    ) -> pd.DataFrame:
+        """Rows ``method, steps, UA, MIA``: one attack per method at ``max(steps)``, every other
+        step count read from its trajectory. ``step_size`` and ``eps`` in pixel units."""
+        rows = []
+        for m in methods:
+            rec = self._attack_recorded(kind, m, eps, step_size, max(steps), steps, max_samples)
+            y = rec.pop(-1)
+            mia = self.exp.mia_attacker(self.exp.unlearned(kind, m).model, kind)
+            rows += [{"method": m, "steps": t, **ua_mia(rec[t], y, mia)} for t in steps]
+        return pd.DataFrame(rows, columns=["method", "steps", "UA", "MIA"])
+
+
+    def stepsize_sweep(self, methods: Sequence[str], step_sizes_255: Sequence[float], *,
+                       eps: float, steps: int, kind: str = "classwise",
+                       max_samples: int | None = None) -> pd.DataFrame:
+        """Rows ``method, step_size, UA, MIA`` (step size in units of 1/255), ``steps`` each."""
+        rows = []
+        for m in methods:
+            mia = self.exp.mia_attacker(self.exp.unlearned(kind, m).model, kind)
+            for s in step_sizes_255:
+                rec = self._attack_recorded(kind, m, eps, s / 255, steps, [steps], max_samples)
+                y = rec.pop(-1)
+                rows.append({"method": m, "step_size": s, **ua_mia(rec[steps], y, mia)})
+        return pd.DataFrame(rows, columns=["method", "step_size", "UA", "MIA"])
