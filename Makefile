@@ -3,6 +3,8 @@
 #   make test        # unit tests + every notebook on the smoke profile
 PROFILE ?= quick
 ONLY ?=
+SEEDS ?=
+DEVICE ?= cpu
 PYTHON ?= python3
 VENV := .venv
 PY := $(VENV)/bin/python
@@ -24,7 +26,7 @@ data:
 	@bash scripts/install_data.sh
 
 reproduce: venv data
-	$(PY) -m umalib reproduce --profile $(PROFILE) $(if $(ONLY),--only $(ONLY))
+	$(PY) -m umalib reproduce --profile $(PROFILE) --device $(DEVICE) $(if $(ONLY),--only $(ONLY)) $(if $(SEEDS),--seeds $(SEEDS))
 
 test: venv data
 	$(PY) -m pytest -q

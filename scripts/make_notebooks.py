@@ -17,7 +17,7 @@ from nbformat.v4 import new_code_cell, new_markdown_cell, new_notebook
 NB_DIR = Path(__file__).resolve().parent.parent / "notebooks"
 
 PARAMS = '''PROFILE = "quick"   # "smoke" | "quick" | "paper"
-SEED = 0
+SEEDS = None        # None = the profile's seeds (quick: 0, 1, 2); or e.g. [3]
 FORCE = False       # rebuild cached artifacts
 INTERACTIVE = False # papermill runs headless; set True in JupyterLab for widgets
 DEVICE = "cpu"      # or "cuda"'''
@@ -28,14 +28,16 @@ from IPython.display import Markdown, display
 
 import umalib
 from umalib import config
-from umalib.experiments import Experiment
+from umalib.experiments.runs import SeedRuns
 from umalib.reporting import plots
-from umalib.reporting.files import publish_table, save_figure, write_table
+from umalib.reporting.files import publish_table, records, save_figure, write_table
+from umalib.reporting.seeds import long_table
 
-cfg = config.load(PROFILE, seed=SEED)
+# Every table is computed once per seed and shown as mean ± std over the seeds.
+runs = SeedRuns(config.load(PROFILE), SEEDS, device=DEVICE, force=FORCE)
+cfg, exp = runs.profile, runs.first  # exp: the first seed's experiment, for single-run figures
 print(cfg.describe())
-exp = Experiment(cfg, device=DEVICE, force=FORCE)
-RESULTS = {}  # numbers this execution computed (read by the tests)'''
+RESULTS = {"seeds": list(runs.seeds)}  # numbers this execution computed (read by the tests)'''
 
 NOTEBOOKS: dict[str, list[tuple[str, str]]] = {}
 
@@ -84,22 +86,16 @@ save_figure(fig, "samples", PROFILE); plt.show()"""),
 Trained (or loaded from the content-addressed cache) with SGD on the whole training split.
 UA and MIA only mean something if the original *memorises* its training data (the paper's
 originals reach 100% forget-set accuracy and MIA 0.98), so we report training accuracy too."""),
-    ("code", """orig = exp.original()
-from umalib.data import BatchLoader
-from umalib.metrics import accuracy
-train_acc = accuracy(orig.model, BatchLoader(sp.x_train, sp.y_train, 1000), device=DEVICE)
-test_acc = accuracy(orig.model, BatchLoader(sp.x_test, sp.y_test, 1000), device=DEVICE)
-row = {"model": f"original ({cfg.model.arch})", "dataset": sp.name, "train_images": len(sp.y_train),
-       "epochs": cfg.train.epochs, "train_acc": train_acc, "test_acc": test_acc,
-       "seconds": orig.meta["seconds"], "from_cache": orig.hit, "key": orig.key}
-RESULTS.update(train_acc=train_acc, test_acc=test_acc, cache_hit=orig.hit)
-df = write_table([row], "original_model", PROFILE, title="Original model",
-                 notes=[f"profile {PROFILE}; seconds = training time when the artifact was built"])
-display(df)
-print("loaded from cache" if orig.hit else "trained now", "- key", orig.key)"""),
+    ("code", """from umalib.experiments import tables
+df = publish_table(runs.map(tables.original_table), "original_model", PROFILE, title="Original model",
+                   notes=[f"profile {PROFILE}; seconds = training time when the artifact was built"], by=["model"])
+RESULTS.update(train_acc=float(df.train_acc[0]), test_acc=float(df.test_acc[0]),
+               cache_hit=bool(all(e.original().hit for _, e in runs)))"""),
     ("code", """fig, ax = plt.subplots(figsize=(5, 3))
-ax.plot(range(1, len(orig.meta["losses"]) + 1), orig.meta["losses"], marker="o")
-ax.set_xlabel("epoch"); ax.set_ylabel("training loss"); ax.set_yscale("log")
+for seed, e in runs:
+    losses = e.original().meta["losses"]
+    ax.plot(range(1, len(losses) + 1), losses, marker="o", label=f"seed {seed}")
+ax.set_xlabel("epoch"); ax.set_ylabel("training loss"); ax.set_yscale("log"); ax.legend(fontsize=8)
 ax.set_title(f"original model, {PROFILE} profile")
 save_figure(fig, "original_training", PROFILE); plt.show()"""),
     ("md", """**Reading.** The paper's CIFAR-10 ResNet-50 reaches 94.13% test accuracy with 100% on the
@@ -136,19 +132,20 @@ methods = pd.DataFrame([{"method": m, **{k: getattr(c, k) for k in ("epochs", "l
                          "why": c.note} for m, c in cfg.methods.items()])
 display(methods)"""),
     ("md", "## Class-wise forgetting"),
-    ("code", """orig = exp.original()
-cw = results.unlearning_table(exp, "classwise")
-RESULTS["classwise"] = publish_table(
-    cw, "unlearning_classwise", PROFILE, columns=results.UNLEARNING_COLUMNS, notes=cfg.notes,
-    title=f"Class-wise unlearning ({cfg.data.dataset}, forget classes {cfg.scenario.forget_classes})")"""),
+    ("code", """cw = publish_table(
+    runs.map(lambda e: results.unlearning_table(e, "classwise")), "unlearning_classwise", PROFILE,
+    columns=results.UNLEARNING_COLUMNS, notes=cfg.notes,
+    title=f"Class-wise unlearning ({cfg.data.dataset}, forget classes {cfg.scenario.forget_classes})")
+RESULTS["classwise"] = records(cw)"""),
     ("md", "## Instance-wise forgetting"),
-    ("code", """iw = results.unlearning_table(exp, "instancewise")
-RESULTS["instancewise"] = publish_table(
-    iw, "unlearning_instancewise", PROFILE, columns=results.UNLEARNING_COLUMNS, notes=cfg.notes,
-    title=f"Instance-wise unlearning ({cfg.scenario.forget_count} random training images)")"""),
+    ("code", """iw = publish_table(
+    runs.map(lambda e: results.unlearning_table(e, "instancewise")), "unlearning_instancewise", PROFILE,
+    columns=results.UNLEARNING_COLUMNS, notes=cfg.notes,
+    title=f"Instance-wise unlearning ({cfg.scenario.forget_count} random training images)")
+RESULTS["instancewise"] = records(iw)"""),
     ("md", "## Beside the paper's CIFAR-10 numbers (labelled as the paper's)"),
     ("code", """for name, ours, paper in (("class-wise", cw, "table1"), ("instance-wise", iw, "table2")):
-    display(Markdown(f"**{name}** - ours ({cfg.data.dataset}) and the paper's (CIFAR-10, ResNet-50)"))
+    display(Markdown(f"**{name}** - ours ({cfg.data.dataset}, mean over seeds) and the paper's (CIFAR-10, ResNet-50)"))
     display(with_paper(ours[["method", "TA", "UA", "MIA"]],
                                paper_table(paper)[["method", "TA", "UA", "MIA"]]).round(4))"""),
     ("code", """fig = plots.method_comparison(cw, title=f"Class-wise unlearning, {PROFILE} profile")
@@ -188,24 +185,27 @@ image, does not. Residual separates knowledge left behind by unlearning from gen
     ("code", """from umalib.experiments import tables as results
 from umalib.reporting.paper import paper_table, with_paper
 a = cfg.attack
-n_attack = {k: len(exp.scenario(k).attack_subset(a.max_samples, cfg.seed)[1]) for k in ("classwise", "instancewise")}
+n_attack = {k: len(exp.scenario(k).attack_subset(a.max_samples, exp.profile.seed)[1]) for k in ("classwise", "instancewise")}
 attack_note = (f"UMA: eps {[round(e * 255) for e in a.eps]}/255, step {a.step_size * 255:g}/255, {a.steps} steps, "
                f"loss {a.loss}, init {a.init}, restarts {a.restarts}; attacked columns over a seeded subset of "
                f"{n_attack} forget samples; clean columns over the whole forget set")
 print(attack_note)"""),
     ("md", "## Table 1: class-wise"),
-    ("code", """t1, raw1 = results.attack_table(exp, "classwise")
-RESULTS["table1"] = publish_table(
-    t1, "table1_classwise", PROFILE, title="Table 1 (class-wise), ours", notes=[attack_note, *cfg.notes],
+    ("code", """t1s, raws1 = runs.unzip(lambda e: results.attack_table(e, "classwise"))
+t1 = publish_table(
+    t1s, "table1_classwise", PROFILE, title="Table 1 (class-wise), ours", notes=[attack_note, *cfg.notes],
     paper=paper_table("table1"),
-    paper_caption="The paper's Table 1 (CIFAR-10, ResNet-50), for comparison:")"""),
+    paper_caption="The paper's Table 1 (CIFAR-10, ResNet-50), for comparison:")
+RESULTS["table1"] = records(t1)"""),
     ("md", "## Table 2: instance-wise"),
-    ("code", """t2, raw2 = results.attack_table(exp, "instancewise")
-RESULTS["table2"] = publish_table(
-    t2, "table2_instancewise", PROFILE, title="Table 2 (instance-wise), ours", notes=[attack_note, *cfg.notes],
+    ("code", """t2s, raws2 = runs.unzip(lambda e: results.attack_table(e, "instancewise"))
+t2 = publish_table(
+    t2s, "table2_instancewise", PROFILE, title="Table 2 (instance-wise), ours", notes=[attack_note, *cfg.notes],
     paper=paper_table("table2"),
-    paper_caption="The paper's Table 2 (CIFAR-10, ResNet-50), for comparison:")"""),
-    ("code", """tp = results.throughput({**{f"cw-{k}": v for k, v in raw1.items()}, **{f"iw-{k}": v for k, v in raw2.items()}})
+    paper_caption="The paper's Table 2 (CIFAR-10, ResNet-50), for comparison:")
+RESULTS["table2"] = records(t2)
+raw1, raw2 = raws1[runs.seeds[0]], raws2[runs.seeds[0]]  # the first seed's attacks, for figures"""),
+    ("code", """tp = results.throughput(*raws1.values(), *raws2.values())
 RESULTS["throughput"] = tp
 print(f"attack throughput: {tp:.0f} images x steps per second" if tp == tp else "all attacks came from the cache")"""),
     ("md", "## Figure 1 on real data: x, x + delta, delta"),
@@ -226,10 +226,15 @@ save_figure(fig, "fig1_uma_examples", PROFILE); plt.show()"""),
     fig = plots.loss_curves({m: v[eps]["loss_history"] for m, v in raw.items()},
                             title=f"UMA loss over steps, {kind}, eps {eps * 255:.0f}/255")
     save_figure(fig, f"uma_loss_{kind}", PROFILE); plt.show()"""),
-    ("code", """from umalib.reporting.findings import attack_findings
+    ("code", """from umalib.reporting.findings import attack_findings, paper_comparisons
+from umalib.reporting.seeds import RULE
 findings = attack_findings(t1, t2)
 RESULTS["findings"] = findings
-display(Markdown("\\n".join(f"- {f}" for f in findings)))"""),
+display(Markdown("**On the means over seeds:**\\n" + "\\n".join(f"- {f}" for f in findings)))
+comparisons = paper_comparisons(long_table(t1s), tuple(c[3:] for c in t1.columns if c.startswith("UA_") and not c.endswith("_std")))
+RESULTS["paper_comparisons"] = [{k: c[k] for k in ("claim", "verdict", "mean", "low", "high", "diffs")} for c in comparisons]
+display(Markdown(f"**The paper's class-wise order, decided on the spread** (rule: {RULE}):\\n"
+                 + "\\n".join(f"- {c['sentence']}" for c in comparisons)))"""),
     ("md", """**Reading.** The paper finds that (i) class-wise, the retrained model stays robust (UA 0
 under attack) while FT and IU are fully mapped back (UA ~ 100%) and RL, l1-sparse and SalUn
 partly; (ii) instance-wise, every method *including retrain* is mapped back (UA ~ 100% at
@@ -282,18 +287,18 @@ ax.set_xlabel("epoch"); ax.set_ylabel("masked-patch MSE"); ax.set_title("MAE tra
 save_figure(fig, "mae_training", PROFILE); plt.show()
 RESULTS["mae_losses"] = meta["losses"]"""),
     ("md", "## Tables 3 and 7"),
-    ("code", """t3, t7, outs = gen.tables()
+    ("code", """t3s, t7s, _ = runs.unzip(lambda e: e.generative.tables())
 feat_note = f"IS/FID: domain metrics from the project's {cfg.model.arch} Fashion-MNIST classifier, not Inception"
-write_table(t3, "table3_generative", PROFILE, columns=["method", "attack", "IS_R", "IS_F", "FID_R", "FID_F"],
-            title="Table 3 (ours): IS and FID of MAE outputs, retain (R) / forget (F)", notes=[feat_note, *cfg.notes])
-write_table(t7, "table7_l1", PROFILE, columns=["method", "set", "attack", "L1_per_image", "L1_per_pixel"],
-            title="Table 7 (ours): L1 between unlearned and original outputs (0-255 units)",
-            notes=[f"images are {gen.cfg.channels}x{gen.cfg.image_size}x{gen.cfg.image_size} (the generated square: "
-                   f"{int(gen.region.sum())} pixels); the paper's are 3x224x224",
-                   "attack none: L1(I2, I1); attacked: L1(I3, I1)", *cfg.notes])
+t3 = publish_table(t3s, "table3_generative", PROFILE, columns=["method", "attack", "IS_R", "IS_F", "FID_R", "FID_F"],
+                   title="Table 3 (ours): IS and FID of MAE outputs, retain (R) / forget (F)",
+                   notes=[feat_note, *cfg.notes], by=["method", "attack"])
+t7 = publish_table(t7s, "table7_l1", PROFILE, columns=["method", "set", "attack", "L1_per_image", "L1_per_pixel"],
+                   title="Table 7 (ours): L1 between unlearned and original outputs (0-255 units)",
+                   notes=[f"images are {gen.cfg.channels}x{gen.cfg.image_size}x{gen.cfg.image_size} (the generated square: "
+                          f"{int(gen.region.sum())} pixels); the paper's are 3x224x224",
+                          "attack none: L1(I2, I1); attacked: L1(I3, I1)", *cfg.notes], by=["method", "set", "attack"])
 RESULTS["table3"] = t3.to_dict("records"); RESULTS["table7"] = t7.to_dict("records")
 RESULTS["l1_ratio"] = {m: l1_ratio(t7, m) for m in ("I2I", "SalUn")}
-display(t3.round(3)); display(t7.round(2))
 display(Markdown("The paper's Tables 3 and 7 (ImageNet-1k, 224x224 MAE), for comparison:"))
 display(paper_table("table3")); display(paper_table("table7"))"""),
     ("md", "## Figures 2-3 / 6-7: I0, Im, I1, I2, I3"),
@@ -332,26 +337,25 @@ ab = cfg.ablation
 print(f"methods {ab.methods}, eps {ab.eps * 255:.0f}/255, scenario {ab.scenario}, "
       f"attacked samples: {ab.max_samples or 'whole forget set'} (seeded subset)")"""),
     ("md", "## Figure 4: number of steps (step size fixed)"),
-    ("code", """st = exp.ablations.steps_sweep(ab.methods, ab.steps, eps=ab.eps, step_size=ab.fixed_step_size / 255,
-                         kind=ab.scenario, max_samples=ab.max_samples)
-write_table(st, "ablation_steps", PROFILE, columns=["method", "steps", "UA", "MIA"],
-            title=f"UMA vs number of steps (step {ab.fixed_step_size:g}/255, eps {ab.eps * 255:.0f}/255)",
-            notes=cfg.notes)
+    ("code", """st = publish_table(
+    runs.map(lambda e: e.ablations.steps_sweep(ab.methods, ab.steps, eps=ab.eps, step_size=ab.fixed_step_size / 255,
+                                               kind=ab.scenario, max_samples=ab.max_samples)),
+    "ablation_steps", PROFILE, columns=["method", "steps", "UA", "MIA"], by=["method", "steps"],
+    title=f"UMA vs number of steps (step {ab.fixed_step_size:g}/255, eps {ab.eps * 255:.0f}/255)", notes=cfg.notes)
 RESULTS["steps"] = st.to_dict("records")
-fig = plots.sweep(st, "steps", title=f"Figure 4 (ours, {cfg.data.dataset}): UMA vs steps", xlabel="attack steps")
-save_figure(fig, "fig4_ablation_steps", PROFILE); plt.show()
-display(st.round(4))"""),
+fig = plots.sweep(st, "steps", title=f"Figure 4 (ours, {cfg.data.dataset}): UMA vs steps, mean ± std over seeds",
+                  xlabel="attack steps")
+save_figure(fig, "fig4_ablation_steps", PROFILE); plt.show()"""),
     ("md", "## Figure 5: step size (number of steps fixed)"),
-    ("code", """ss = exp.ablations.stepsize_sweep(ab.methods, ab.step_sizes, eps=ab.eps, steps=ab.fixed_steps,
-                            kind=ab.scenario, max_samples=ab.max_samples)
-write_table(ss, "ablation_stepsize", PROFILE, columns=["method", "step_size", "UA", "MIA"],
-            title=f"UMA vs step size in units of 1/255 ({ab.fixed_steps} steps, eps {ab.eps * 255:.0f}/255)",
-            notes=cfg.notes)
+    ("code", """ss = publish_table(
+    runs.map(lambda e: e.ablations.stepsize_sweep(ab.methods, ab.step_sizes, eps=ab.eps, steps=ab.fixed_steps,
+                                                  kind=ab.scenario, max_samples=ab.max_samples)),
+    "ablation_stepsize", PROFILE, columns=["method", "step_size", "UA", "MIA"], by=["method", "step_size"],
+    title=f"UMA vs step size in units of 1/255 ({ab.fixed_steps} steps, eps {ab.eps * 255:.0f}/255)", notes=cfg.notes)
 RESULTS["step_size"] = ss.to_dict("records")
-fig = plots.sweep(ss, "step_size", title=f"Figure 5 (ours, {cfg.data.dataset}): UMA vs step size",
+fig = plots.sweep(ss, "step_size", title=f"Figure 5 (ours, {cfg.data.dataset}): UMA vs step size, mean ± std over seeds",
                   xlabel="step size (x 1/255)", logx=True)
-save_figure(fig, "fig5_ablation_stepsize", PROFILE); plt.show()
-display(ss.round(4))"""),
+save_figure(fig, "fig5_ablation_stepsize", PROFILE); plt.show()"""),
     ("code", """from umalib.reporting.findings import ablation_findings
 findings = ablation_findings(st, ss)
 RESULTS["findings"] = findings
@@ -405,51 +409,56 @@ from umalib.reporting.notes import defense_notes
 from umalib.reporting.paper import paper_table, with_paper
 ds = exp.defenses
 d, a = cfg.defense, cfg.attack
-n_attacked = len(exp.scenario("classwise").attack_subset(a.max_samples, cfg.seed)[1])
+n_attacked = len(exp.scenario("classwise").attack_subset(a.max_samples, exp.profile.seed)[1])
 notes = defense_notes(cfg, n_attacked)
 columns = defense_columns(a.eps)
 print("\\n".join(notes))"""),
     ("md", "## Table 4: adversarial unlearning (class-wise)"),
-    ("code", """t4 = ds.table4("classwise")
-RESULTS["table4"] = publish_table(
-    t4, "table4_adversarial_unlearning", PROFILE, columns=columns, notes=[*notes, *cfg.notes],
+    ("code", """t4s = runs.map(lambda e: e.defenses.table4("classwise"))
+t4 = publish_table(
+    t4s, "table4_adversarial_unlearning", PROFILE, columns=columns, notes=[*notes, *cfg.notes],
     title="Table 4 (adversarial unlearning, class-wise), ours",
-    paper=with_paper(t4, paper_table("table4")),
-    paper_caption="Ours beside the paper's Table 4 (CIFAR-10, ResNet-50, RL backbone; "
-                  "labelled as the paper's):")"""),
-    ("code", """cost = ds.adv_cost_table("classwise")
-RESULTS["adv_cost"] = cost.set_index("method").to_dict("index")
+    paper=lambda ours: with_paper(ours, paper_table("table4")),
+    paper_caption="Ours (means over seeds) beside the paper's Table 4 (CIFAR-10, ResNet-50, RL backbone; "
+                  "labelled as the paper's):")
+RESULTS["table4"] = records(t4)"""),
+    ("code", """from umalib.reporting.files import with_spread
+from umalib.reporting.seeds import aggregate
+cost = aggregate(runs.map(lambda e: e.defenses.adv_cost_table("classwise")))
+RESULTS["adv_cost"] = records(cost)
 display(Markdown("**Extra cost of Eq. 6** (wall seconds, plain and adversarial timed back to back when the "
                  "+adv model was built; `slowdown` = adversarial / plain):"))
-display(cost.round(3))"""),
+display(with_spread(cost))"""),
     ("md", "## Table 5: purification, attacker unaware of the VAE"),
     ("code", """vae = ds.purifier_vae()
 RESULTS["vae"] = {"losses": vae.meta["losses"], "seconds": vae.meta["seconds"],
                   "train_images": vae.meta["train_images"], "cache_hit": vae.hit}
 print(f"VAE: {vae.meta['train_images']} training images, loss per epoch "
       f"{[round(v, 1) for v in vae.meta['losses']]}, {vae.meta['seconds']:.1f}s when built")
-t5 = ds.table5("classwise")
-RESULTS["table5"] = publish_table(
-    t5, "table5_purification_unaware", PROFILE, columns=columns, notes=[*notes, *cfg.notes],
-    title="Table 5 (VAE purification, attacker unaware), ours", paper=with_paper(t5, paper_table("table5")),
-    paper_caption="The paper's Table 5 (CIFAR-10; the paper gives no TA column):")"""),
+t5s = runs.map(lambda e: e.defenses.table5("classwise"))
+t5 = publish_table(
+    t5s, "table5_purification_unaware", PROFILE, columns=columns, notes=[*notes, *cfg.notes],
+    title="Table 5 (VAE purification, attacker unaware), ours", paper=lambda ours: with_paper(ours, paper_table("table5")),
+    paper_caption="The paper's Table 5 (CIFAR-10; the paper gives no TA column):")
+RESULTS["table5"] = records(t5)"""),
     ("md", "## Table 6: purification, attacker aware (UMA through the VAE)"),
-    ("code", """t6 = ds.table6("classwise")
-RESULTS["table6"] = publish_table(
-    t6, "table6_purification_aware", PROFILE, columns=columns, notes=[*notes, *cfg.notes],
-    title="Table 6 (VAE purification, attacker aware), ours", paper=with_paper(t6, paper_table("table6")),
-    paper_caption="The paper's Table 6 (CIFAR-10; the paper gives no TA column):")"""),
+    ("code", """t6s = runs.map(lambda e: e.defenses.table6("classwise"))
+t6 = publish_table(
+    t6s, "table6_purification_aware", PROFILE, columns=columns, notes=[*notes, *cfg.notes],
+    title="Table 6 (VAE purification, attacker aware), ours", paper=lambda ours: with_paper(ours, paper_table("table6")),
+    paper_caption="The paper's Table 6 (CIFAR-10; the paper gives no TA column):")
+RESULTS["table6"] = records(t6)"""),
     ("md", "## Utility against robustness"),
     ("code", """hi = columns[-2]  # UA at the largest eps
 to = plots.tradeoff_frame(t4, t5, t6)
-fig = plots.tradeoff(to, x="TA", y=hi, title=f"Defences, class-wise, {PROFILE} profile: TA vs {hi}")
+fig = plots.tradeoff(to, x="TA", y=hi, title=f"Defences, class-wise, {PROFILE} profile: TA vs {hi} (mean ± std)")
 save_figure(fig, "defense_tradeoff", PROFILE); plt.show()"""),
     ("md", "## What the purifier does to a query"),
     ("code", """method = d.purify_methods[0]
 rows = ds.purified_examples("classwise", method, a.eps[0], n=6)
 fig = plots.image_rows(rows, n=6, title=f"{method}: x, VAE(x), x + delta and VAE(x + delta), eps {a.eps[0] * 255:.0f}/255")
 save_figure(fig, "purified_examples", PROFILE); plt.show()"""),
-    ("code", """findings = defense_findings(t4, t5, t6)
+    ("code", """findings = defense_findings(t4, t5, t6, seeds=(long_table(t4s), long_table(t5s), long_table(t6s)))
 RESULTS["findings"] = findings
 display(Markdown("\\n".join(f"- {f['sentence']}" for f in findings)))"""),
     ("md", """**Reading.** The paper reports that adversarial unlearning with RL cuts UA under UMA at

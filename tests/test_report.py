@@ -4,6 +4,7 @@ import math
 import stat
 
 import pandas as pd
+import pytest
 
 from umalib.reporting import files as report
 
@@ -11,8 +12,9 @@ from umalib.reporting import files as report
 def test_publish_table_writes_ours_only_and_returns_rows_by_method(capsys):
     ours = pd.DataFrame([{"method": "FT", "UA": 7.5, "MIA": 0.046}, {"method": "retrain", "UA": 0.0, "MIA": math.nan}])
     paper = pd.DataFrame([{"method": "FT (paper, CIFAR-10)", "UA": 22.2, "MIA": 0.0928}])
-    rows = report.publish_table(ours, "t", "unit", columns=["method", "UA", "MIA"], title="T",
-                                notes=["a note"], paper=paper, paper_caption="the paper's")
+    out = report.publish_table(ours, "t", "unit", columns=["method", "UA", "MIA"], title="T",
+                               notes=["a note"], paper=paper, paper_caption="the paper's")
+    rows = report.records(out)
     assert rows["FT"] == {"UA": 7.5, "MIA": 0.046} and math.isnan(rows["retrain"]["MIA"])
     d = report.figures_dir("unit")
     written = pd.read_csv(d / "t.csv")
@@ -24,3 +26,33 @@ def test_publish_table_writes_ours_only_and_returns_rows_by_method(capsys):
     assert stat.S_IMODE((d / "t.csv").stat().st_mode) == 0o644
     shown = capsys.readouterr().out  # outside IPython, display() prints
     assert "FT (paper, CIFAR-10)" in shown and "22.2" in shown
+
+
+def test_per_seed_tables_are_aggregated_with_their_spread():
+    per_seed = {0: pd.DataFrame([{"method": "FT", "UA": 10.0, "note": "a"}, {"method": "RL", "UA": 40.0, "note": "a"}]),
+                1: pd.DataFrame([{"method": "FT", "UA": 20.0, "note": "a"}, {"method": "RL", "UA": 44.0, "note": "b"}])}
+    out = report.write_table(per_seed, "s", "unit", title="S")
+    d = report.figures_dir("unit")
+    written = pd.read_csv(d / "s.csv")
+    assert list(written.columns) == ["method", "UA", "note", "UA_std", "n_seeds"]
+    assert written.UA.tolist() == [15.0, 42.0] and written.n_seeds.tolist() == [2, 2]
+    assert written.UA_std[0] == pytest.approx(math.sqrt(50.0))
+    assert written.note.tolist() == ["a", "a; b"]
+    long = pd.read_csv(d / "s_seeds.csv")
+    assert list(long.columns) == ["seed", "method", "UA", "note"] and long.seed.tolist() == [0, 0, 1, 1]
+    md = (d / "s.md").read_text()
+    assert "| FT | 15.00 ± 7.07 | a |" in md and "over 2 seeds" in md
+    assert out.UA.tolist() == [15.0, 42.0]
+
+
+def test_paired_verdicts():
+    from umalib.reporting.seeds import compare, long_table, paired_verdict
+
+    assert paired_verdict([5.0, 6.0, 5.5])["verdict"] == "supported"
+    assert paired_verdict([-5.0, -6.0, -5.5])["verdict"] == "contradicted"
+    assert paired_verdict([5.0, -6.0, 1.0])["verdict"] == "not distinguishable"
+    assert paired_verdict([5.0])["verdict"] == "undecided"
+    long = long_table({s: pd.DataFrame([{"method": "SalUn", "UA_16": u}, {"method": "RL", "UA_16": r}])
+                       for s, (u, r) in enumerate([(30, 50), (35, 52), (33, 49)])})
+    c = compare(long, "SalUn", "RL", "UA_16")  # lower UA = more robust
+    assert c["diffs"] == [20.0, 17.0, 16.0] and c["verdict"] == "supported"

@@ -340,3 +340,45 @@ def test_registry():
     assert get_attack("uma") is uma
     with pytest.raises(ValueError, match="uma"):
         get_attack("pgd")
+
+
+def test_fast_search_is_as_strong_and_scored_by_the_model_itself():
+    """The fast search (BatchNorm folded, channels_last) must not weaken the attack: attacked UA
+    within 2 points of the reference path on a 28x28 CNN (the quick profile's architecture),
+    and the returned outputs are the unlearned model's own outputs at the returned inputs."""
+    from umalib.attacks.uma import search_copy
+    from umalib.models.classifiers import build_model
+
+    torch.manual_seed(0)
+    orig = build_model("cnn", in_channels=1, num_classes=10, image_size=28, mean=[0.3], std=[0.35],
+                       width=8).eval()
+    unl = build_model("cnn", in_channels=1, num_classes=10, image_size=28, mean=[0.3], std=[0.35],
+                      width=8).eval()
+    with torch.no_grad():  # the "unlearned" model: the original with its weights disturbed
+        for po, pu in zip(orig.parameters(), unl.parameters()):
+            pu.copy_(po + 0.3 * po.std() * torch.randn_like(po))
+        for bo, bu in zip(orig.buffers(), unl.buffers()):  # non-trivial BatchNorm statistics
+            if bo.dtype.is_floating_point:
+                bu.copy_(bo + 0.1 * torch.rand_like(bo))
+    x = torch.rand(400, 1, 28, 28, generator=torch.Generator().manual_seed(1))
+    with torch.no_grad():
+        y = orig(x).argmax(1)
+        fused = search_copy(unl)
+        assert fused.channels_last and not any(isinstance(m, nn.BatchNorm2d) for m in fused.modules())
+        assert torch.allclose(fused(x), unl(x), atol=1e-5)
+    kw = dict(labels=y, eps=8 / 255, step_size=1 / 255, steps=30, batch_size=400, progress=False,
+              record_steps=[0, 10])
+    ref = uma(orig, unl, x, fast=False, **kw)
+    fast = uma(orig, unl, x, fast=True, **kw)
+    ua_ref, ua_fast = (100 * r.correct.float().mean().item() for r in (ref, fast))
+    with torch.no_grad():
+        clean = 100 * (unl(x).argmax(1) == y).float().mean().item()
+        assert torch.equal(fast.outputs, unl(fast.x_adv))
+        assert torch.equal(fast.recorded[0], unl(x))  # step 0 is the clean input
+    assert ua_ref > clean + 5  # the attack works
+    assert abs(ua_fast - ua_ref) <= 2.0, (ua_ref, ua_fast)
+    check_feasible(fast, x, 8 / 255)
+    assert all(p.requires_grad for p in unl.parameters()) and any(
+        isinstance(m, nn.BatchNorm2d) for m in unl.modules())  # the model itself is untouched
+    with pytest.raises(ValueError, match="fast"):
+        uma(orig, unl, x[:2], fast="yes")

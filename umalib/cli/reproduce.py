@@ -1,6 +1,7 @@
 """Run the notebook series headlessly with papermill (behind ``make reproduce``).
 
-    python -m umalib reproduce --profile quick [--only 00,02] [--force] [--timeout 3600]
+    python -m umalib reproduce --profile quick [--only 00,02] [--seeds 0,1,2] [--device cpu]
+                               [--force] [--timeout 3600]
 
 Notebooks in ``notebooks/`` run in numeric order; executed copies go to
 ``runs/<profile>/``; figures and tables go to ``figures/<profile>/``. A summary table at the
@@ -19,6 +20,7 @@ from pathlib import Path
 from typing import Sequence
 
 from ..cache import REPO_ROOT
+from .. import config
 from ..config import PROFILES
 
 NOTEBOOKS_DIR = REPO_ROOT / "notebooks"
@@ -50,6 +52,10 @@ def run_notebook(path: Path, profile: str, out_dir: Path, *, force: bool, timeou
     fd, log = tempfile.mkstemp(suffix=".jsonl", prefix="umalib-cache-")
     os.close(fd)
     os.environ["UMALIB_CACHE_LOG"] = log
+    # The kernel inherits these: figures are embedded in the executed notebook (inline backend),
+    # and progress bars, which would be stale widget snapshots in a headless run, are off.
+    os.environ["MPLBACKEND"] = "module://matplotlib_inline.backend_inline"
+    os.environ.setdefault("UMALIB_PROGRESS", "0")
     params = {"PROFILE": profile, "FORCE": force, "INTERACTIVE": False, **(extra or {})}
     t0 = time.perf_counter()
     error = ""
@@ -86,19 +92,34 @@ def main(argv: Sequence[str] | None = None) -> int:
     ap.add_argument("--force", action="store_true", help="rebuild cached artifacts")
     ap.add_argument("--timeout", type=int, default=3600, help="per-cell timeout in seconds")
     ap.add_argument("--out", default=None, help="executed notebooks' folder (default runs/<profile>)")
+    ap.add_argument("--seeds", default="", help="comma-separated seeds (default: the profile's)")
+    ap.add_argument("--device", default="cpu", help="cpu or cuda (passed to every notebook)")
     args = ap.parse_args(argv)
     if args.timeout <= 0:
         ap.error("--timeout must be > 0")
+    extra: dict = {"DEVICE": args.device}
+    try:
+        if args.seeds:
+            seeds = [int(s) for s in args.seeds.split(",") if s.strip()]
+            config.load(args.profile, seeds=tuple(seeds))  # validated before any compute
+            extra["SEEDS"] = seeds
+        if args.device.startswith("cuda"):
+            import torch
+
+            if not torch.cuda.is_available():
+                raise ValueError(f"--device {args.device}: CUDA is not available on this machine")
+    except ValueError as e:
+        ap.error(str(e))
     try:
         todo = notebooks(args.only.split(",") if args.only else None)
     except ValueError as e:
         ap.error(str(e))
     out = Path(args.out) if args.out else REPO_ROOT / "runs" / args.profile
-    os.environ.setdefault("MPLBACKEND", "agg")
     rows = []
     for nb in todo:
         print(f"[reproduce] {nb.name} ({args.profile}) ...", flush=True)
-        rows.append(run_notebook(nb, args.profile, out, force=args.force, timeout=args.timeout))
+        rows.append(run_notebook(nb, args.profile, out, force=args.force, timeout=args.timeout,
+                                 extra=extra))
         print(f"[reproduce] {nb.name}: {rows[-1]['seconds']:.1f}s"
               + (f" FAILED {rows[-1]['error']}" if rows[-1]["error"] else ""), flush=True)
     print_summary(rows, args.profile)

@@ -1,4 +1,5 @@
-"""Appendix A.1 ablations (``exp.ablations``): UMA efficacy against the number of steps and the step size.
+"""Appendix A.1 ablations (``exp.ablations``): UMA efficacy against the number of steps and
+the step size.
 
 The steps sweep runs the attack ONCE at the largest step count and reads the metric at every
 smaller count from the same trajectory (``record_steps``): with ``keep_best`` the iterate a
@@ -34,25 +35,28 @@ class AblationStages:
         a = self.exp.profile.attack
         cfg = {"eps": eps, "step_size": step_size, "steps": steps, "record": sorted(set(record)),
                "max_samples": max_samples, "loss": a.loss, "init": a.init, "restarts": a.restarts,
-               "momentum": a.momentum, "kind": kind, "seed": self.exp.profile.seed}
+               "momentum": a.momentum, "fast": a.fast, "kind": kind,
+               "seed": self.exp.profile.seed}
         key = cache.make_key("ablation", cfg, upstream=[self.exp.original_key(),
                                                         self.exp.unlearned_key(kind, method)],
                              data=self.exp.splits.fingerprint,
                              code=UMA_CODE + (AblationStages._attack_recorded,))
 
         def build() -> tuple[dict, dict]:
-            x, y = self.exp.scenario(kind).attack_subset(max_samples, self.exp.profile.seed)
-            res = uma(self.exp.original().model, self.exp.unlearned(kind, method).model, x, labels=y, eps=eps,
-                      step_size=step_size, steps=steps, loss=a.loss, init=a.init,
+            exp = self.exp
+            x, y = exp.scenario(kind).attack_subset(max_samples, exp.profile.seed)
+            res = uma(exp.original().model, exp.unlearned(kind, method).model, x, labels=y,
+                      eps=eps, step_size=step_size, steps=steps, loss=a.loss, init=a.init,
                       restarts=a.restarts, momentum=a.momentum, batch_size=a.batch_size,
-                      record_steps=sorted(set(record)), seed=self.exp.profile.seed, device=self.exp.device,
-                      progress=self.exp.progress)
+                      fast=a.fast, record_steps=sorted(set(record)), seed=exp.profile.seed,
+                      device=exp.device, progress=exp.progress)
             tensors = {f"step_{t}": o for t, o in res.recorded.items()}
             tensors["y"] = y
             return tensors, {"seconds": res.seconds}
 
         tensors, _, _ = cache.cached("ablation", key, build, self.exp.force)
-        return {int(k[5:]): v for k, v in tensors.items() if k.startswith("step_")} | {-1: tensors["y"]}
+        recorded = {int(k[5:]): v for k, v in tensors.items() if k.startswith("step_")}
+        return recorded | {-1: tensors["y"]}
 
 
     def steps_sweep(self, methods: Sequence[str], steps: Sequence[int], *, eps: float,

@@ -96,16 +96,18 @@ class DefenseStages:
         """The model unlearned with ``method`` plus adversarial unlearning (cached). ``meta`` holds
         the extra cost: hook_calls, inner_images, inner_seconds, seconds, inner_share."""
         if method not in FORGET_SET_METHODS:
-            raise ValueError(f"method: adversarial unlearning needs one of {list(FORGET_SET_METHODS)}, "
-                             f"got {method!r}")
+            raise ValueError(f"method: adversarial unlearning needs one of "
+                             f"{list(FORGET_SET_METHODS)}, got {method!r}")
         p, sd = self.exp.profile, self.exp.scenario(kind)
 
         def build() -> tuple[dict, dict]:
             cfg = p.methods[method]
             orig = self.exp.original().model
-            retain, forget = sd.loader("retain", cfg.batch_size), sd.loader("forget", cfg.batch_size)
+            retain = sd.loader("retain", cfg.batch_size)
+            forget = sd.loader("forget", cfg.batch_size)
             model, info = adversarial_unlearning(method, orig, retain, forget, cfg, p.defense,
-                                                 seed=p.seed, device=self.exp.device, progress=self.exp.progress)
+                                                 seed=p.seed, device=self.exp.device,
+                                                 progress=self.exp.progress)
             # The plain method timed here, in the same process and conditions, is the baseline of
             # the extra cost (notebook 01's build time may come from another run or machine load).
             t0 = time.perf_counter()
@@ -147,7 +149,8 @@ class DefenseStages:
                 g = torch.Generator().manual_seed(p.seed + 271828)
                 x = x[torch.randperm(len(x), generator=g)[:d.vae_train_subset].sort().values]
             t0 = time.perf_counter()
-            vae, losses = train_vae(x, d, seed=p.seed, device=self.exp.device, progress=self.exp.progress)
+            vae, losses = train_vae(x, d, seed=p.seed, device=self.exp.device,
+                                    progress=self.exp.progress)
             return cpu_state(vae), {"losses": losses, "seconds": time.perf_counter() - t0,
                                  "train_images": len(x)}
 
@@ -162,7 +165,8 @@ class DefenseStages:
     def purified(self, kind: str, method: str, vae: Built | None = None) -> Purified:
         """``Purified(VAE, the method's unlearned model)`` on the experiment's device, eval mode."""
         vae = vae or self.purifier_vae()
-        return Purified(vae.model, self.exp.unlearned(kind, method).model).to(self.exp.device).eval()
+        unlearned = self.exp.unlearned(kind, method).model
+        return Purified(vae.model, unlearned).to(self.exp.device).eval()
 
     def aware_attack(self, kind: str, method: str, eps: float) -> dict[str, Any]:
         """UMA against the purified ``method`` model end to end (aware attacker,
@@ -182,8 +186,9 @@ class DefenseStages:
         """Clean TA, RA, UA, MIA of ``Purified(VAE, method model)`` (cached, shared by Tables 5 and
         6) and the MIA attacker fitted on the purified model's clean shadow outputs."""
         pur = pur or self.purified(kind, method)
-        key = cache.make_key("eval", {"kind": kind, "mia_shadow_max": self.exp.profile.mia_shadow_max,
-                                      "scenario": self.exp.profile.scenario, "purified": True},
+        p = self.exp.profile
+        key = cache.make_key("eval", {"kind": kind, "mia_shadow_max": p.mia_shadow_max,
+                                      "scenario": p.scenario, "purified": True},
                              upstream=[self.exp.unlearned_key(kind, method), self.vae_key()],
                              data=self.exp.splits.fingerprint,
                              code=EVAL_CODE + (type(self.exp).evaluate_with_attacker,
@@ -203,7 +208,8 @@ class DefenseStages:
         """Clean and attacked numbers of the undefended ``method`` model (notebooks 01/02's cached
         evaluation and attacks)."""
         eps_list = self.exp.profile.attack.eps
-        up = [self.exp.unlearned_key(kind, method)] + [self.exp.attack_key(kind, method, e) for e in eps_list]
+        up = [self.exp.unlearned_key(kind, method)] + [self.exp.attack_key(kind, method, e)
+                                                        for e in eps_list]
 
         def compute() -> dict[str, float]:
             ev = self.exp.evaluation(kind, method)
@@ -318,7 +324,8 @@ class DefenseStages:
     @torch.no_grad()
     def purified_examples(self, kind: str, method: str, eps: float, n: int = 6
                           ) -> dict[str, torch.Tensor]:
-        """Image rows for :func:`umalib.reporting.plots.image_rows`: x, VAE(x), x + delta and VAE(x + delta)
+        """Image rows for :func:`umalib.reporting.plots.image_rows`: x, VAE(x), x + delta and
+        VAE(x + delta)
         for the unaware attack (notebook 02's) and the aware one, first ``n`` attacked samples."""
         vae = self.purifier_vae().model
         un = self.exp.attack(kind, method, eps)

@@ -223,7 +223,8 @@ class Experiment:
             res = attack(self.original().model, target_model(), x, labels=y, eps=eps,
                          step_size=a.step_size, steps=a.steps, loss=a.loss, init=a.init,
                          restarts=a.restarts, momentum=a.momentum, batch_size=a.batch_size,
-                         seed=self.profile.seed, device=self.device, progress=self.progress)
+                         fast=a.fast, seed=self.profile.seed, device=self.device,
+                         progress=self.progress)
             tensors = {"x": x, "y": y, "x_adv": res.x_adv, "outputs": res.outputs,
                        "target": res.target, "loss": res.loss, "loss_history": res.loss_history}
             work = len(y) * a.steps * a.restarts

@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING, Sequence
 import pandas as pd
 
 from ..config import METHODS
-from ..metrics.classification import predict, residual_knowledge
+from ..metrics.classification import accuracy, predict, residual_knowledge
 from ..metrics.mia import ua_mia
 
 if TYPE_CHECKING:
@@ -75,8 +75,24 @@ def attack_table(exp: Experiment, kind: str, methods: Sequence[str] = METHODS,
     return pd.DataFrame(rows).reindex(columns=attack_columns(eps_list)), raw
 
 
-def throughput(raw: dict[str, dict]) -> float:
-    """Mean attack throughput (images x steps per second) over the attacks that were built
-    in this run (NaN when all came from the cache)."""
-    vals = [r["throughput"] for per in raw.values() for r in per.values() if not r["hit"]]
+def original_table(exp: Experiment) -> pd.DataFrame:
+    """One row on the original model: architecture, data, epochs, training and test accuracy
+    (%), training seconds (when its artifact was built) and whether it came from the cache."""
+    from ..data.splits import BatchLoader
+
+    built, sp, p = exp.original(), exp.splits, exp.profile
+    acc = {part: accuracy(built.model, BatchLoader(x, y, 1000), device=exp.device)
+           for part, x, y in (("train", sp.x_train, sp.y_train), ("test", sp.x_test, sp.y_test))}
+    return pd.DataFrame([{"model": f"original ({p.model.arch})", "dataset": sp.name,
+                          "train_images": len(sp.y_train), "epochs": p.train.epochs,
+                          "train_acc": acc["train"], "test_acc": acc["test"],
+                          "seconds": float(built.meta["seconds"]), "from_cache": built.hit}])
+
+
+def throughput(*raws: dict[str, dict]) -> float:
+    """Mean attack throughput (images x steps per second) over the attacks of
+    :func:`attack_table`'s raw results that were built in this run (NaN when all came from
+    the cache)."""
+    vals = [r["throughput"] for raw in raws for per in raw.values() for r in per.values()
+            if not r["hit"]]
     return sum(vals) / len(vals) if vals else math.nan

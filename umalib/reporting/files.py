@@ -9,7 +9,7 @@ from __future__ import annotations
 import math
 import os
 from pathlib import Path
-from typing import Any, Iterable, Mapping, Sequence
+from typing import Any, Callable, Iterable, Mapping, Sequence
 
 import pandas as pd
 
@@ -115,28 +115,37 @@ def write_table(rows: Rows, name: str, profile: str, *, columns: Sequence[str] |
 
 def publish_table(rows: Rows, name: str, profile: str, *,
                   columns: Sequence[str] | None = None, title: str = "",
-                  notes: Iterable[str] = (), paper: pd.DataFrame | None = None,
+                  notes: Iterable[str] = (),
+                  paper: pd.DataFrame | Callable[[pd.DataFrame], pd.DataFrame] | None = None,
                   paper_caption: str = "", by: Sequence[str] = ("method",)
-                  ) -> dict[str, dict[str, Any]]:
+                  ) -> pd.DataFrame:
     """Write a per-method table (:func:`write_table`, per-seed tables aggregated), show it in
     the notebook (``mean ± std``), then optionally the paper's numbers under
-    ``paper_caption``; return ``{method: {column: value}}`` of the written table for the
-    notebook's results record.
+    ``paper_caption``; return the written table (means, ``_std``, ``n_seeds`` for per-seed
+    input; :func:`records` turns it into the notebook's results record).
 
     Args:
         rows: the table with a ``method`` column, or ``{seed: table}``.
-        paper: what to show as the paper's (e.g. ``with_paper(df, paper_table(...))``);
-            it is displayed only, never written as ours.
+        paper: what to show as the paper's, or a function of the written table that returns
+            it (e.g. ``lambda ours: with_paper(ours, paper_table("table4"))``); it is displayed
+            only, never written as ours.
     """
     from IPython.display import Markdown, display
 
     out = write_table(rows, name, profile, columns=columns, title=title, notes=notes, by=by)
     display(with_spread(out))
+    if callable(paper):
+        paper = paper(out)
     if paper is not None:
         if paper_caption:
             display(Markdown(paper_caption))
         display(paper.round(4))
-    return out.set_index("method").to_dict("index")
+    return out
+
+
+def records(df: pd.DataFrame, key: str = "method") -> dict[str, dict[str, Any]]:
+    """``{row key: {column: value}}`` of a per-method table, for a notebook's results record."""
+    return df.set_index(key).to_dict("index")
 
 
 def save_figure(fig: Any, name: str, profile: str, dpi: int = 130) -> Path:
