@@ -1,4 +1,4 @@
-"""Tests for umalib.datasets: exact-format fixtures are built in tmp_path from the real sample images
+"""Tests for umalib.data.readers: exact-format fixtures are built in tmp_path from the real sample images
 in tests/fixtures/images (see its README)."""
 
 from __future__ import annotations
@@ -428,3 +428,10 @@ def test_fingerprint_sensitive_to_one_pixel(cifar10_root):
     y[0] = (y[0] + 1) % 10
     assert D.fingerprint(D.RawDataset(ds.name, ds.x_train, y, ds.x_test, ds.y_test,
                                       ds.classes, ds.source)) != fp
+
+
+def test_default_data_dir_is_the_repository_data_folder(monkeypatch):
+    monkeypatch.delenv("UMALIB_DATA", raising=False)
+    from umalib.cache import REPO_ROOT
+
+    assert D._default_data_dir() == REPO_ROOT / "data"

@@ -116,3 +116,17 @@ def test_explanatory_config_text_is_not_hashed(exp):
     methods["FT"] = dataclasses.replace(methods["FT"], lr=methods["FT"].lr * 2)
     other = Experiment(dataclasses.replace(exp.profile, methods=methods), progress=False)
     assert other.unlearned_key("classwise", "FT") != exp.unlearned_key("classwise", "FT")
+
+
+def test_stage_helpers_called_by_a_builder_count(exp):
+    """Editing a helper a builder calls (Experiment.scenario builds every forget set) changes
+    the keys that depend on it, found by following self.<method> calls, not by hand."""
+    from umalib.experiments import Experiment
+
+    names = {f.__qualname__ for f in provenance.builder_functions(Experiment.unlearned)}
+    assert {"Experiment.scenario", "Experiment.original", "cpu_state"} <= names
+    assert not any(n.startswith("GenerativeStages") for n in names)
+    from umalib.experiments.defenses import DefenseStages
+
+    row = {f.__qualname__ for f in provenance.builder_functions(DefenseStages.plain_row)}
+    assert {"Experiment.mia_attacker", "Experiment.evaluate_with_attacker"} <= row

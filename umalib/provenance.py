@@ -8,7 +8,10 @@ method's own module) and the builder function itself. :func:`code_key` hashes
   ``import`` statements; a name imported from a package's ``__init__`` counts as the submodule
   that defines it, so ``from ..metrics import predict`` depends on ``metrics/classification.py``
   and not on the FID code beside it);
-- the source of each root function (the stage's builder).
+- the source of each root function (the stage's builder) and of every stage method and
+  ``experiments/`` helper it calls, followed through ``self.<name>`` / ``exp.<name>``
+  (:func:`builder_functions`), so an edit to, say, ``Experiment.scenario`` rebuilds every stage
+  that draws its forget set.
 
 Sources are hashed as their syntax tree with docstrings removed, so comments, docstrings and
 formatting never rebuild anything. Modules whose effect already enters every key as *values*
@@ -20,6 +23,7 @@ sources are read (tests point it at an edited copy of the package).
 from __future__ import annotations
 
 import ast
+import functools
 import hashlib
 import importlib
 import inspect
@@ -151,22 +155,80 @@ def _is_builder_module(module: str) -> bool:
     return module.startswith(f"{PACKAGE}.experiments")
 
 
+def _unwrap(obj: Any) -> Any:
+    """The function behind a method, property or cached_property (None for anything else)."""
+    if isinstance(obj, property):
+        return obj.fget
+    if isinstance(obj, functools.cached_property):
+        return obj.func
+    return obj if inspect.isfunction(obj) else None
+
+
+def _experiment_class() -> type:
+    from .experiments.discriminative import Experiment
+
+    return Experiment
+
+
+def builder_functions(fn: Any) -> list[Any]:
+    """``fn`` (a stage builder in ``experiments/``) and every builder-module function it calls,
+    transitively: methods reached as ``self.<name>`` (its own class), ``self.exp.<name>`` or
+    ``exp.<name>`` (the :class:`~umalib.experiments.Experiment`), and module-level functions of
+    ``experiments/`` named in its source. Library functions it calls are not followed: the
+    stage names their modules as roots.
+    """
+    out: dict[str, Any] = {}
+    todo = [fn]
+    while todo:
+        f = todo.pop()
+        if f is None or not _is_builder_module(getattr(f, "__module__", "")):
+            continue
+        name = f"{f.__module__}.{f.__qualname__}"
+        if name in out:
+            continue
+        out[name] = f
+        owner = f.__globals__.get(f.__qualname__.split(".")[0])
+        own = owner if isinstance(owner, type) else None
+        for node in ast.walk(ast.parse(textwrap.dedent(inspect.getsource(f)))):
+            if isinstance(node, ast.Attribute):
+                cls = {"self": own, "exp": _experiment_class()}.get(_stage_object(node.value))
+                if cls is not None:
+                    todo.append(_unwrap(inspect.getattr_static(cls, node.attr, None)))
+            elif isinstance(node, ast.Name):
+                todo.append(_unwrap(f.__globals__.get(node.id)))
+    return [out[k] for k in sorted(out)]
+
+
+def _stage_object(node: ast.AST) -> str:
+    """"self" for ``self.x``, "exp" for ``exp.x`` and ``self.exp.x``, "" otherwise."""
+    if isinstance(node, ast.Name) and node.id in ("self", "exp"):
+        return node.id
+    if (isinstance(node, ast.Attribute) and node.attr == "exp"
+            and isinstance(node.value, ast.Name) and node.value.id == "self"):
+        return "exp"
+    return ""
+
+
 def code_key(roots: Iterable[Any]) -> str:
     """sha256 (16 hex) over the sources that ``roots`` stand for.
 
     Args:
         roots: module names (``"umalib.unlearn.salun"``), modules, functions or classes. A
-            module counts with its transitive umalib imports; a function or class defined in
-            ``experiments/`` (a stage builder) counts by its own source only, any other by its
-            module's closure.
+            module counts with its transitive umalib imports; a function defined in
+            ``experiments/`` (a stage builder) counts by its own source and that of the
+            builder functions it calls (:func:`builder_functions`); any other function or
+            class by its module's closure.
     """
     roots = list(roots)
     h = hashlib.sha256()
     for m in code_closure(roots):
         h.update(f"{m}:{_module_digest(m)}\n".encode())
+    builders: dict[str, Any] = {}
     for r in roots:
         if not isinstance(r, (str, types.ModuleType)) and _is_builder_module(getattr(r, "__module__", "")):
-            h.update(f"{r.__qualname__}:{_function_digest(r)}\n".encode())
+            builders.update({f"{f.__module__}.{f.__qualname__}": f for f in builder_functions(r)})
+    for name in sorted(builders):
+        h.update(f"{name}:{_function_digest(builders[name])}\n".encode())
     return h.hexdigest()[:16]
 
 

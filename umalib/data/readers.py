@@ -76,7 +76,7 @@ def _default_data_dir() -> Path:
     env = os.environ.get("UMALIB_DATA")
     if env:
         return Path(env).expanduser()
-    return Path(__file__).resolve().parent.parent / "data"
+    return Path(__file__).resolve().parents[2] / "data"  # <repo>/data (this file: umalib/data/)
 
 
 def load_raw(name: str, data_dir: str | Path | None = None, *, progress: bool = True) -> RawDataset:

@@ -133,8 +133,7 @@ def attack_unaware(original: nn.Module, unlearned: nn.Module, vae: ConvVAE, x: t
         uma_kwargs: passed to :func:`umalib.attacks.uma` (steps, step_size, loss, ...).
     """
     t0 = time.perf_counter()
-    with torch.no_grad():
-        target = original(x.to(device)).detach().cpu()
+    target, _ = predict(original, x, device=device)  # batched: a whole forget set may be large
     if x_adv is None:
         res = uma(original, unlearned, x, eps=eps, device=device, target=target, **uma_kwargs)
         x_adv = res.x_adv

@@ -110,6 +110,7 @@ def compare(long: pd.DataFrame, a: str, b: str, column: str, *, lower_is_better:
     pb = long[long[key] == b].set_index("seed")[column]
     seeds = sorted(set(pa.index) & set(pb.index))
     diffs = [float(pb[s] - pa[s]) if lower_is_better else float(pa[s] - pb[s]) for s in seeds]
+    diffs = [d for d in diffs if not math.isnan(d)]
     return {"a": a, "b": b, "column": column, "diffs": diffs, **paired_verdict(diffs)}
 
 
