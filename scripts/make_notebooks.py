@@ -17,7 +17,7 @@ from nbformat.v4 import new_code_cell, new_markdown_cell, new_notebook
 NB_DIR = Path(__file__).resolve().parent.parent / "notebooks"
 
 PARAMS = '''PROFILE = "quick"   # "smoke" | "quick" | "paper"
-SEEDS = None        # None = the profile's seeds (quick: 0, 1, 2); or e.g. [3]
+SEEDS = None        # None: the profile's seeds (quick 0, 1, 2), or a list such as [3]
 FORCE = False       # rebuild cached artifacts
 INTERACTIVE = False # papermill runs headless; set True in JupyterLab for widgets
 DEVICE = "cpu"      # or "cuda"'''
@@ -231,7 +231,7 @@ from umalib.reporting.seeds import RULE
 findings = attack_findings(t1, t2)
 RESULTS["findings"] = findings
 display(Markdown("**On the means over seeds:**\\n" + "\\n".join(f"- {f}" for f in findings)))
-comparisons = paper_comparisons(long_table(t1s), tuple(c[3:] for c in t1.columns if c.startswith("UA_") and not c.endswith("_std")))
+comparisons = paper_comparisons(long_table(t1s), tuple(results.eps_tag(e) for e in cfg.attack.eps))
 RESULTS["paper_comparisons"] = [{k: c[k] for k in ("claim", "verdict", "mean", "low", "high", "diffs")} for c in comparisons]
 display(Markdown(f"**The paper's class-wise order, decided on the spread** (rule: {RULE}):\\n"
                  + "\\n".join(f"- {c['sentence']}" for c in comparisons)))"""),
@@ -481,7 +481,7 @@ def build(name: str, cells: list[tuple[str, str]]) -> nbformat.NotebookNode:
         else:
             nb.cells.append(new_code_cell(src))
     nb.cells.append(new_code_cell(
-        f'from umalib.reporting.files import record\nrecord(RESULTS, "{name[:-6]}", PROFILE)'))
+        f'from umalib.reporting.files import record\nrecord(RESULTS, "{name[:-6]}", PROFILE);'))
     for i, c in enumerate(nb.cells):  # stable ids keep diffs small
         c["id"] = f"{name[:2]}-{i:02d}"
     return nb

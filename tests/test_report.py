@@ -56,3 +56,22 @@ def test_paired_verdicts():
                        for s, (u, r) in enumerate([(30, 50), (35, 52), (33, 49)])})
     c = compare(long, "SalUn", "RL", "UA_16")  # lower UA = more robust
     assert c["diffs"] == [20.0, 17.0, 16.0] and c["verdict"] == "supported"
+
+
+def test_defense_findings_decide_on_the_spread():
+    from umalib.reporting.findings import defense_findings
+    from umalib.reporting.seeds import aggregate, long_table
+
+    cols = ["method", "TA", "UA", "MIA", "UA_8", "MIA_8", "UA_16", "MIA_16"]
+    # RL+adv is lower on the mean (40 vs 60) but one seed says the opposite: not decided
+    t4s = {s: pd.DataFrame([["RL", 90, 0, 0, 20, .1, u, .3], ["RL+adv", 89, 0, 0, 5, 0, a, .1]], columns=cols)
+           for s, (u, a) in enumerate([(60, 10), (60, 10), (60, 100)])}
+    t5s = {s: pd.DataFrame([["FT", 90, 5, 0, 90, .9, 99, .9], ["FT+vae", 85, 5, 0, 8 + s, 0, 9, 0]], columns=cols)
+           for s in range(3)}
+    found = defense_findings(aggregate(t4s), aggregate(t5s), aggregate(t5s),
+                             seeds=(long_table(t4s), long_table(t5s), long_table(t5s)))
+    adv = next(f for f in found if f["check"].startswith("RL+adv"))
+    assert adv["verdict"] == "not distinguishable" and adv["met"] is False
+    assert "on the means, not on the spread" in adv["sentence"]
+    vae = next(f for f in found if f["check"].startswith("FT+vae (unaware)"))
+    assert vae["verdict"] == "supported" and vae["met"] is True

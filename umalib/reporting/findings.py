@@ -219,6 +219,12 @@ def defense_findings(t4: pd.DataFrame, t5: pd.DataFrame, t6: pd.DataFrame,
             col = f"UA_{hi}" if which == ADV_SUFFIX else f"UA_{lo}"
             c = compare(longs[which], name, base, col)
             rec["verdict"] = c["verdict"]
-            rec["met"] = bool(rec["met"] and c["verdict"] == "supported")
-            rec["sentence"] += " Over seeds: " + sentence(c, f"{name} lower {col} than {base}")
+            met = bool(rec["met"] and c["verdict"] == "supported")
+            if rec["met"] and not met:  # the means meet it, the spread does not decide it
+                rec["sentence"] = rec["sentence"].replace(
+                    f"{name} meets the goal", f"{name} meets the goal on the means, not on the "
+                    "spread", 1)
+            rec["met"] = met
+            rec["sentence"] = ("On the means over seeds: " + rec["sentence"] + " Seed by seed: "
+                               + sentence(c, f"{name} lower {col} than {base}"))
     return out
