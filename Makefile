@@ -4,13 +4,14 @@
 PROFILE ?= quick
 ONLY ?=
 SEEDS ?=
+SEED ?=
 DEVICE ?= cpu
 PYTHON ?= python3
 VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 
-.PHONY: reproduce test data venv lab clean-cache
+.PHONY: reproduce test data venv lab clean-cache sync site browser
 
 $(STAMP): pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -26,10 +27,23 @@ data:
 	@bash scripts/install_data.sh
 
 reproduce: venv data
-	$(PY) -m umalib reproduce --profile $(PROFILE) --device $(DEVICE) $(if $(ONLY),--only $(ONLY)) $(if $(SEEDS),--seeds $(SEEDS))
+	$(PY) -m umalib reproduce --profile $(PROFILE) --device $(DEVICE) $(if $(ONLY),--only $(ONLY)) $(if $(SEEDS),--seeds $(SEEDS))$(if $(SEED),--seeds $(SEED))
 
-test: venv data
+test: venv data browser
 	$(PY) -m pytest -q
+
+# Headless Chromium for the site test (Debian's package; the test is skipped without it).
+browser:
+	@bash scripts/install_browser.sh
+
+# Notebooks are paired with percent-format sources (notebooks/jupytext.toml): after editing
+# either side, bring the other back in step.
+sync: venv
+	$(VENV)/bin/jupytext --sync notebooks/[0-9][0-9]_*.ipynb
+
+# A static site of the executed notebooks (runs/$(PROFILE), from make reproduce) in docs/site.
+site: venv
+	$(PY) -m umalib site --profile $(PROFILE)
 
 lab: venv
 	$(VENV)/bin/jupyter lab notebooks/

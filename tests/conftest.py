@@ -38,3 +38,25 @@ def have_fmnist() -> bool:
 
 requires_fmnist = pytest.mark.skipif(not (FMNIST.exists() or (Path(__file__).parent.parent / "data" / "fashion-mnist").exists()),
                                      reason="Fashion-MNIST not installed (make data)")
+
+
+@pytest.fixture(scope="session")
+def smoke_run(tmp_path_factory):
+    """Every notebook executed once on the smoke profile (shared by the notebook and site tests)."""
+    from umalib.cli.reproduce import notebooks, run_notebook
+
+    base = tmp_path_factory.mktemp("nb")
+    old = {k: os.environ.get(k) for k in ("UMALIB_CACHE", "UMALIB_FIGURES", "MPLBACKEND")}
+    os.environ.update(UMALIB_CACHE=str(base / "cache"), UMALIB_FIGURES=str(base / "figures"),
+                      MPLBACKEND="agg")
+    rows = {}
+    try:
+        for nb in notebooks():
+            rows[nb.name[:2]] = run_notebook(nb, "smoke", base / "runs", force=False, timeout=900)
+    finally:
+        for k, v in old.items():
+            if v is None:
+                os.environ.pop(k, None)
+            else:
+                os.environ[k] = v
+    return base, rows

@@ -6,30 +6,11 @@ from pathlib import Path
 
 import pytest
 
-from umalib.cli.reproduce import notebooks, run_notebook
+from umalib.cli.reproduce import run_notebook
 
 from conftest import requires_fmnist
 
 pytestmark = [requires_fmnist, pytest.mark.notebooks]
-
-
-@pytest.fixture(scope="module")
-def smoke_run(tmp_path_factory):
-    base = tmp_path_factory.mktemp("nb")
-    old = {k: os.environ.get(k) for k in ("UMALIB_CACHE", "UMALIB_FIGURES", "MPLBACKEND")}
-    os.environ.update(UMALIB_CACHE=str(base / "cache"), UMALIB_FIGURES=str(base / "figures"),
-                      MPLBACKEND="agg")
-    rows = {}
-    try:
-        for nb in notebooks():
-            rows[nb.name[:2]] = run_notebook(nb, "smoke", base / "runs", force=False, timeout=900)
-    finally:
-        for k, v in old.items():
-            if v is None:
-                os.environ.pop(k, None)
-            else:
-                os.environ[k] = v
-    return base, rows
 
 
 def test_executed_notebooks_show_their_figures(smoke_run):

@@ -2,7 +2,8 @@
 
 - ``verify``: attack an unlearned checkpoint with UMA and report (:mod:`umalib.verify`);
 - ``reproduce``: run the notebook series with papermill (:mod:`umalib.cli.reproduce`);
-- ``bench``: print throughput figures (:mod:`umalib.cli.bench`).
+- ``bench``: print throughput figures (:mod:`umalib.cli.bench`);
+- ``site``: build the static site of the executed notebooks (:mod:`umalib.cli.site`).
 """
 
 from __future__ import annotations
@@ -26,7 +27,8 @@ def build_parser() -> argparse.ArgumentParser:
                                  description="Unlearning verification with the Unlearning Mapping Attack")
     sub = ap.add_subparsers(dest="command", required=True)
     for name, text in (("reproduce", "run the notebook series headlessly (see reproduce --help)"),
-                       ("bench", "print attack and training throughput (see bench --help)")):
+                       ("bench", "print attack and training throughput (see bench --help)"),
+                       ("site", "build the static site of the executed notebooks (see site --help)")):
         sp = sub.add_parser(name, help=text, add_help=False)
         sp.add_argument("rest", nargs=argparse.REMAINDER)
     v = sub.add_parser("verify", help="attack an unlearned checkpoint with UMA and report")
@@ -57,9 +59,10 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: Sequence[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
-    if argv and argv[0] in ("reproduce", "bench"):  # their own parsers own the options
-        from . import bench, reproduce
-        return int((reproduce if argv[0] == "reproduce" else bench).main(argv[1:]) or 0)
+    if argv and argv[0] in ("reproduce", "bench", "site"):  # their own parsers own the options
+        from . import bench, reproduce, site
+        command = {"reproduce": reproduce, "bench": bench, "site": site}[argv[0]]
+        return int(command.main(argv[1:]) or 0)
     args = build_parser().parse_args(argv)
     from .. import verify as V
 

@@ -157,6 +157,16 @@ def save_figure(fig: Any, name: str, profile: str, dpi: int = 130) -> Path:
     return d / f"{name}.png"
 
 
+def shown_path(path: Path) -> str:
+    """A path as a published page shows it: relative to the repository when inside it, else
+    only its last two parts (machine-specific prefixes such as a home or temp folder stay out)."""
+    path = Path(path).resolve()
+    try:
+        return str(path.relative_to(REPO_ROOT.resolve()))
+    except ValueError:
+        return str(Path("...", *path.parts[-2:]))
+
+
 def environment(device: str = "cpu") -> dict[str, str]:
     """Versions, threads, device and cache location, for the setup notebook's report."""
     import platform
@@ -172,7 +182,9 @@ def environment(device: str = "cpu") -> dict[str, str]:
         "umalib": __version__, "torch": torch.__version__,
         "torch threads": str(torch.get_num_threads()),
         "cuda available": str(torch.cuda.is_available()), "device used": device,
-        "cache (UMALIB_CACHE)": str(cache_root()), "figures": str(Path(os.environ.get("UMALIB_FIGURES", REPO_ROOT / "figures"))),
+        "cache (UMALIB_CACHE)": shown_path(cache_root()),
+        "figures (UMALIB_FIGURES)": shown_path(Path(os.environ.get("UMALIB_FIGURES",
+                                                                   REPO_ROOT / "figures"))),
     }
     for mod in ("torchvision", "numpy", "sklearn", "papermill", "matplotlib", "torchmetrics"):
         try:

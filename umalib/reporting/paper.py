@@ -72,7 +72,11 @@ def paper_table(name: str) -> pd.DataFrame:
 
 
 def with_paper(ours: pd.DataFrame, paper: pd.DataFrame, label: str = "CIFAR-10") -> pd.DataFrame:
-    """Interleave our rows and the paper's (method column suffixed " (paper, CIFAR-10)")."""
+    """Interleave our rows and the paper's (method column suffixed " (paper, CIFAR-10)").
+
+    Our spread columns (``<column>_std``, ``n_seeds``) are left out: the paper reports one run,
+    so the comparison shows our means beside its numbers."""
+    ours = ours[[c for c in ours.columns if not c.endswith("_std") and c != "n_seeds"]]
     p = paper.copy()
     p["method"] = p["method"] + f" (paper, {label})"
     cols = [c for c in ours.columns if c in p.columns]
