@@ -10,7 +10,9 @@ Each artifact directory holds ``tensors.pt`` (a dict of tensors, loaded with
 ``weights_only=True``), ``meta.json`` (JSON metadata) and ``MANIFEST.json`` (sha256 of both).
 Writes go to a temporary directory that is renamed into place, so a crash never leaves a
 half-written artifact under its key; a corrupt or truncated artifact fails its checksum and
-is rebuilt. ``UMALIB_CACHE`` moves the root (default ``<repo>/artifacts``).
+is rebuilt. Many processes (and machines on a shared file system) can share one cache: a
+per-key file lock makes a second writer of a key wait and read the first one's artifact, and
+no valid artifact is ever deleted. ``UMALIB_CACHE`` moves the root (default ``<repo>/artifacts``).
 """
 
 from __future__ import annotations
@@ -26,6 +28,7 @@ from pathlib import Path
 from typing import Any, Callable, Iterable, Mapping, Sequence
 
 import torch
+from filelock import FileLock
 
 from . import __version__
 from .config import canonical_json
@@ -100,9 +103,23 @@ def artifact_dir(stage: str, key: str) -> Path:
     return cache_root() / stage / key
 
 
+def _lock(stage: str, key: str) -> FileLock:
+    """The per-key lock (a file beside the artifact; works across processes and, on a shared
+    file system with working locks, across machines)."""
+    d = cache_root() / ".locks"
+    d.mkdir(parents=True, exist_ok=True)
+    return FileLock(str(d / f"{stage}.{key}.lock"))
+
+
 def save(stage: str, key: str, tensors: Mapping[str, Any], meta: Mapping[str, Any] | None = None
          ) -> Path:
-    """Atomically write an artifact (tensors dict + JSON meta) and return its directory."""
+    """Atomically write an artifact (tensors dict + JSON meta) and return its directory.
+
+    The files are written to a temporary folder that is renamed into place, so a reader never
+    sees half an artifact. A valid artifact already under the key is kept (another writer got
+    there first; ours is discarded); a broken one is moved aside, then replaced. Callers that
+    may race hold :func:`_lock` (as :func:`cached` does).
+    """
     final = artifact_dir(stage, key)
     final.parent.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(prefix=f".{key}.", dir=final.parent))
@@ -111,8 +128,12 @@ def save(stage: str, key: str, tensors: Mapping[str, Any], meta: Mapping[str, An
         (tmp / "meta.json").write_text(json.dumps(dict(meta or {}), indent=1, default=repr))
         manifest = {n: file_digest(tmp / n) for n in ("tensors.pt", "meta.json")}
         (tmp / "MANIFEST.json").write_text(json.dumps(manifest))
-        if final.exists():  # a broken one we are replacing
-            shutil.rmtree(final)
+        if final.exists():
+            if _valid(final):
+                return final
+            broken = final.with_name(f".{key}.broken.{os.getpid()}.{time.time_ns()}")
+            os.replace(final, broken)
+            shutil.rmtree(broken, ignore_errors=True)
         os.replace(tmp, final)
     finally:
         if tmp.exists():
@@ -120,9 +141,18 @@ def save(stage: str, key: str, tensors: Mapping[str, Any], meta: Mapping[str, An
     return final
 
 
+def _valid(d: Path) -> bool:
+    try:
+        manifest = json.loads((d / "MANIFEST.json").read_text())
+        return all(file_digest(d / n) == digest for n, digest in manifest.items())
+    except (OSError, ValueError):
+        return False
+
+
 def load(stage: str, key: str) -> tuple[dict[str, Any], dict[str, Any]] | None:
-    """Load an artifact, or None if it is missing, partial or fails its checksums (then it is
-    removed so that it gets rebuilt)."""
+    """Load an artifact, or None if it is missing or fails its checksums. Nothing is deleted
+    here: a broken artifact is replaced by the next :func:`save` of its key, under the key's
+    lock, so a reader can never remove what a writer is producing."""
     d = artifact_dir(stage, key)
     if not d.is_dir():
         return None
@@ -135,8 +165,7 @@ def load(stage: str, key: str) -> tuple[dict[str, Any], dict[str, Any]] | None:
         meta = json.loads((d / "meta.json").read_text())
     except (OSError, ValueError, KeyError) as e:
         _Log.write("corrupt", stage, key)
-        shutil.rmtree(d, ignore_errors=True)
-        print(f"[cache] {stage}/{key} was corrupt ({e}); rebuilding")
+        print(f"[cache] {stage}/{key} is unreadable ({e}); rebuilding")
         return None
     return tensors, meta
 
@@ -145,14 +174,29 @@ def cached(stage: str, key: str, build: Callable[[], tuple[Mapping[str, Any], Ma
            force: bool = False) -> tuple[dict[str, Any], dict[str, Any], bool]:
     """Return ``(tensors, meta, hit)``: the cached artifact, or ``build()``'s result, saved.
 
-    ``build`` returns ``(tensors, meta)``. ``force=True`` rebuilds even on a hit.
+    ``build`` returns ``(tensors, meta)``. ``force=True`` rebuilds even on a hit. Safe for many
+    processes sharing one cache: a miss takes the key's lock and looks again, so a second
+    writer of the same key waits for the first and then reads its artifact instead of
+    building it twice.
     """
     if not force:
         got = load(stage, key)
         if got is not None:
             _Log.write("hit", stage, key)
             return got[0], got[1], True
-    tensors, meta = build()
-    save(stage, key, tensors, meta)
+    with _lock(stage, key):
+        if not force:
+            got = load(stage, key)
+            if got is not None:  # built by another process while we waited
+                _Log.write("hit", stage, key)
+                return got[0], got[1], True
+        tensors, meta = build()
+        if force:  # a forced rebuild replaces the old artifact
+            old = artifact_dir(stage, key)
+            if old.exists():
+                aside = old.with_name(f".{key}.old.{os.getpid()}.{time.time_ns()}")
+                os.replace(old, aside)
+                shutil.rmtree(aside, ignore_errors=True)
+        save(stage, key, tensors, meta)
     _Log.write("miss", stage, key)
     return dict(tensors), dict(meta), False

@@ -1,0 +1,184 @@
+"""The stage graph of the notebook series, as jobs that fill the cache.
+
+Each job builds, for one profile and seed, every cached artifact one part of the series reads,
+by calling the same stage and table functions the notebooks call (so the notebooks afterwards
+only aggregate and draw: every stage is a cache hit). Jobs of one seed depend on each other as
+the stages do; jobs of different seeds are independent.
+
+    original -> unlearned -> attacks -> defenses
+             -> generative
+                unlearned -> ablations
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import os
+import tempfile
+import time
+import traceback
+from pathlib import Path
+from typing import Any, Callable, Mapping
+
+from .. import config
+from ..config import SCENARIOS
+from . import tables
+from .discriminative import Experiment
+
+
+def _original(e: Experiment) -> None:
+    tables.original_table(e)
+
+
+def _unlearned(e: Experiment) -> None:
+    for kind in SCENARIOS:
+        tables.unlearning_table(e, kind)
+
+
+def _attacks(e: Experiment) -> None:
+    for kind in SCENARIOS:
+        tables.attack_table(e, kind)
+
+
+def _generative(e: Experiment) -> None:
+    e.generative.tables()
+
+
+def _defenses(e: Experiment) -> None:
+    d = e.defenses
+    d.table4("classwise"), d.table5("classwise"), d.table6("classwise")
+    d.adv_cost_table("classwise")
+    d.purified_examples("classwise", e.profile.defense.purify_methods[0], e.profile.attack.eps[0])
+
+
+def _ablations(e: Experiment) -> None:
+    ab = e.profile.ablation
+    e.ablations.steps_sweep(ab.methods, ab.steps, eps=ab.eps, step_size=ab.fixed_step_size / 255,
+                            kind=ab.scenario, max_samples=ab.max_samples)
+    e.ablations.stepsize_sweep(ab.methods, ab.step_sizes, eps=ab.eps, steps=ab.fixed_steps,
+                               kind=ab.scenario, max_samples=ab.max_samples)
+
+
+# name -> (what it builds, the jobs of the same seed it needs first)
+JOBS: dict[str, tuple[Callable[[Experiment], None], tuple[str, ...]]] = {
+    "original": (_original, ()),
+    "unlearned": (_unlearned, ("original",)),
+    "generative": (_generative, ("original",)),
+    "attacks": (_attacks, ("unlearned",)),
+    "ablations": (_ablations, ("unlearned",)),
+    "defenses": (_defenses, ("attacks",)),
+}
+
+
+def waves(names: list[str] | None = None) -> list[list[str]]:
+    """The jobs in dependency order, grouped so that every job's needs are in earlier groups.
+    ``names`` restricts the jobs (their needs are added)."""
+    wanted: set[str] = set()
+    todo = list(names or JOBS)
+    while todo:
+        n = todo.pop()
+        if n not in JOBS:
+            raise ValueError(f"unknown job {n!r}; known: {list(JOBS)}")
+        if n not in wanted:
+            wanted.add(n)
+            todo += JOBS[n][1]
+    out: list[list[str]] = []
+    done: set[str] = set()
+    while len(done) < len(wanted):
+        ready = [n for n in JOBS if n in wanted and n not in done and set(JOBS[n][1]) <= done]
+        out.append(ready)
+        done |= set(ready)
+    return out
+
+
+def load_profile(name: str, overrides: Mapping[str, Any] | None = None, seed: int = 0
+                 ) -> config.Profile:
+    """The profile with ``overrides`` (dotted names) and ``seed`` (validated)."""
+    prof = config.load(name, **dict(overrides or {}))
+    return dataclasses.replace(prof, seed=seed)
+
+
+def run_job(profile: str, seed: int, name: str, overrides: Mapping[str, Any] | None = None,
+            device: str = "cpu") -> dict[str, Any]:
+    """Build job ``name`` for one seed into the cache (``$UMALIB_CACHE``) and return a summary:
+    job, seed, seconds, built (artifacts computed), cached (artifacts found). Raises whatever
+    the stages raise."""
+    if name not in JOBS:
+        raise ValueError(f"unknown job {name!r}; known: {list(JOBS)}")
+    exp = Experiment(load_profile(profile, overrides, seed), device=device, progress=False)
+    fd, log = tempfile.mkstemp(suffix=".jsonl", prefix="umalib-job-")
+    os.close(fd)
+    previous = os.environ.get("UMALIB_CACHE_LOG")
+    os.environ["UMALIB_CACHE_LOG"] = log
+    t0 = time.perf_counter()
+    try:
+        JOBS[name][0](exp)
+    finally:
+        if previous is None:
+            os.environ.pop("UMALIB_CACHE_LOG", None)
+        else:
+            os.environ["UMALIB_CACHE_LOG"] = previous
+        events = [json.loads(x)["event"] for x in Path(log).read_text().splitlines() if x.strip()]
+        os.remove(log)
+    return {"job": name, "seed": seed, "seconds": time.perf_counter() - t0,
+            "built": events.count("miss"), "cached": events.count("hit")}
+
+
+def run_job_reporting(profile: str, seed: int, name: str, overrides: Mapping[str, Any] | None,
+                      device: str, threads: int = 0) -> dict[str, Any]:
+    """:func:`run_job` for an executor: ``threads`` > 0 sets torch's thread count (jobs that
+    share a machine should not oversubscribe it); prints the traceback (into the job's log) on
+    failure and re-raises, so the sweep sees the failure and the log holds the reason."""
+    if threads > 0:
+        import torch
+
+        torch.set_num_threads(threads)
+    try:
+        return run_job(profile, seed, name, overrides, device)
+    except Exception:
+        traceback.print_exc()
+        raise
+
+
+def _dataset_size(p: config.Profile) -> tuple[int, int]:
+    """(training images after the validation hold-out and subset, test images), from the
+    official split sizes: the cost model needs no data on disk."""
+    train, test = {"fashion-mnist": (60000, 10000), "cifar10": (50000, 10000),
+                   "cifar100": (50000, 10000), "tiny-imagenet": (100000, 10000)}[p.data.dataset]
+    train = int(round(train * (1 - p.data.val_fraction)))
+    return min(train, p.data.train_subset or train), min(test, p.data.test_subset or test)
+
+
+def job_costs(p: config.Profile) -> dict[str, float]:
+    """Per job of one seed, the classifier image passes (a forward and a backward each; an
+    attack step counts as one) that the profile asks for: the basis of a GPU-hour estimate
+    (divide by a measured throughput). Evaluations, MIA fits and the MAE's smaller passes are
+    left out, so the estimate is a lower bound on compute."""
+    n, _ = _dataset_size(p)
+    classes = 10 if p.data.dataset != "cifar100" else 100
+    forget = {"classwise": n * len(p.scenario.forget_classes) / classes,
+              "instancewise": p.scenario.forget_count}
+    a, ab, d, m = p.attack, p.ablation, p.defense, p.methods
+    cost = {"original": p.train.epochs * n}
+    unl = 0.0
+    for f in forget.values():
+        retain = n - f
+        unl += m["retrain"].epochs * retain
+        unl += sum(m[k].epochs * retain for k in ("FT", "l1-sparse"))
+        unl += sum(m[k].epochs * n for k in ("RL", "SalUn")) + m["GA"].epochs * f
+        unl += m["IU"].samples
+    cost["unlearned"] = unl
+    attacked = {k: min(f, a.max_samples or f) for k, f in forget.items()}
+    approx = len(config.METHODS) - 1  # every method but retrain is attacked
+    cost["attacks"] = sum(attacked.values()) * approx * len(a.eps) * a.steps * a.restarts
+    abl = min(forget[ab.scenario], ab.max_samples or forget[ab.scenario]) * len(ab.methods)
+    cost["ablations"] = abl * (max(ab.steps) + len(ab.step_sizes) * ab.fixed_steps)
+    f_cw = forget["classwise"]
+    inner = sum(m[k].epochs * (n + d.adv_steps * f_cw) for k in d.adv_methods)
+    cost["defenses"] = (inner + attacked["classwise"] * a.steps * len(a.eps)
+                        * (len(d.adv_methods) + len(d.purify_methods)))
+    g = p.generative
+    cost["generative"] = (g.epochs * min(n, g.train_subset) + 2 * g.unlearn_epochs * 2
+                          * g.unlearn_samples + 2 * 2 * 2 * g.eval_samples * g.steps)
+    return cost
