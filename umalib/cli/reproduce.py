@@ -19,8 +19,8 @@ import time
 from pathlib import Path
 from typing import Sequence
 
-from ..cache import REPO_ROOT
 from .. import config
+from ..cache import REPO_ROOT
 from ..config import PROFILES
 
 NOTEBOOKS_DIR = REPO_ROOT / "notebooks"
