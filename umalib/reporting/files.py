@@ -148,12 +148,19 @@ def records(df: pd.DataFrame, key: str = "method") -> dict[str, dict[str, Any]]:
     return df.set_index(key).to_dict("index")
 
 
+# No creation dates or software versions in the files: a re-run that draws the same figure
+# writes the same bytes, so committed figures change only when their content does.
+_STABLE_METADATA = {"png": {"Software": None}, "pdf": {"CreationDate": None, "Producer": None,
+                                                        "Creator": None}}
+
+
 def save_figure(fig: Any, name: str, profile: str, dpi: int = 130) -> Path:
     """Save a matplotlib figure as ``<name>.png`` and ``<name>.pdf``; returns the PNG path."""
     d = figures_dir(profile)
     for ext in ("png", "pdf"):
         atomic_write(d / f"{name}.{ext}",
-                      lambda p, ext=ext: fig.savefig(p, format=ext, dpi=dpi, bbox_inches="tight"))
+                      lambda p, ext=ext: fig.savefig(p, format=ext, dpi=dpi, bbox_inches="tight",
+                                                     metadata=_STABLE_METADATA[ext]))
     return d / f"{name}.png"
 
 
