@@ -104,8 +104,8 @@ def artifact_dir(stage: str, key: str) -> Path:
 
 
 def _lock(stage: str, key: str) -> FileLock:
-    """The per-key lock (a file beside the artifact; works across processes and, on a shared
-    file system with working locks, across machines)."""
+    """The per-key lock (``<cache>/.locks/<stage>.<key>.lock``; works across processes and, on
+    a shared file system with working locks, across machines)."""
     d = cache_root() / ".locks"
     d.mkdir(parents=True, exist_ok=True)
     return FileLock(str(d / f"{stage}.{key}.lock"))
