@@ -44,8 +44,7 @@ print(f"methods {ab.methods}, eps {ab.eps * 255:.0f}/255, scenario {ab.scenario}
 
 # %%
 st = publish_table(
-    runs.map(lambda e: e.ablations.steps_sweep(ab.methods, ab.steps, eps=ab.eps, step_size=ab.fixed_step_size / 255,
-                                               kind=ab.scenario, max_samples=ab.max_samples)),
+    runs.map(lambda e: e.ablations.figure4()),
     "ablation_steps", PROFILE, columns=["method", "steps", "UA", "MIA"], by=["method", "steps"],
     title=f"UMA vs number of steps (step {ab.fixed_step_size:g}/255, eps {ab.eps * 255:.0f}/255)", notes=cfg.notes)
 RESULTS["steps"] = st.to_dict("records")
@@ -58,8 +57,7 @@ save_figure(fig, "fig4_ablation_steps", PROFILE); plt.show()
 
 # %%
 ss = publish_table(
-    runs.map(lambda e: e.ablations.stepsize_sweep(ab.methods, ab.step_sizes, eps=ab.eps, steps=ab.fixed_steps,
-                                                  kind=ab.scenario, max_samples=ab.max_samples)),
+    runs.map(lambda e: e.ablations.figure5()),
     "ablation_stepsize", PROFILE, columns=["method", "step_size", "UA", "MIA"], by=["method", "step_size"],
     title=f"UMA vs step size in units of 1/255 ({ab.fixed_steps} steps, eps {ab.eps * 255:.0f}/255)", notes=cfg.notes)
 RESULTS["step_size"] = ss.to_dict("records")

@@ -87,3 +87,15 @@ def test_cache_log(tmp_path, monkeypatch):
     cache.cached("s", "k", lambda: ({}, {}))
     cache.cached("s", "k", lambda: ({}, {}))
     assert [l.split('"event": "')[1][:3] for l in log.read_text().splitlines()] == ["mis", "hit"]
+
+
+def test_recording_counts_events_and_restores_the_log_setting(tmp_path, monkeypatch):
+    monkeypatch.setenv("UMALIB_CACHE", str(tmp_path))
+    monkeypatch.delenv("UMALIB_CACHE_LOG", raising=False)
+    build = lambda: ({"w": torch.ones(2)}, {})
+    with cache.recording() as events:
+        cache.cached("s", "a", build)
+        cache.cached("s", "a", build)
+        cache.cached("s", "b", build)
+    assert events == ["miss", "hit", "miss"]
+    assert "UMALIB_CACHE_LOG" not in __import__("os").environ

@@ -17,6 +17,7 @@ no valid artifact is ever deleted. ``UMALIB_CACHE`` moves the root (default ``<r
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import os
@@ -25,7 +26,7 @@ import shutil
 import tempfile
 import time
 from pathlib import Path
-from typing import Any, Callable, Iterable, Mapping, Sequence
+from typing import Any, Callable, Iterable, Iterator, Mapping, Sequence
 
 import torch
 from filelock import FileLock
@@ -97,6 +98,27 @@ class _Log:
             with open(path, "a") as f:
                 f.write(json.dumps({"event": event, "stage": stage, "key": key,
                                     "time": time.time()}) + "\n")
+
+
+@contextlib.contextmanager
+def recording() -> Iterator[list[str]]:
+    """Record the cache events (``"hit"``, ``"miss"``, ``"corrupt"``) of the code inside the
+    block, child processes such as notebook kernels included (they inherit
+    ``$UMALIB_CACHE_LOG``). Yields a list that holds the events once the block ends."""
+    fd, log = tempfile.mkstemp(suffix=".jsonl", prefix="umalib-cache-")
+    os.close(fd)
+    previous = os.environ.get("UMALIB_CACHE_LOG")
+    os.environ["UMALIB_CACHE_LOG"] = log
+    events: list[str] = []
+    try:
+        yield events
+    finally:
+        if previous is None:
+            os.environ.pop("UMALIB_CACHE_LOG", None)
+        else:
+            os.environ["UMALIB_CACHE_LOG"] = previous
+        events += [json.loads(x)["event"] for x in Path(log).read_text().splitlines() if x.strip()]
+        os.remove(log)
 
 
 def artifact_dir(stage: str, key: str) -> Path:

@@ -530,6 +530,17 @@ def _hashable(obj: Any) -> Any:
     return obj
 
 
+def parse_seeds(text: str) -> list[int]:
+    """``"0,1,2"`` -> ``[0, 1, 2]``; ValueError naming the option for anything else."""
+    try:
+        seeds = [int(s) for s in text.split(",") if s.strip()]
+    except ValueError:
+        raise ValueError(f"--seeds takes comma-separated integers, got {text!r}") from None
+    if not seeds:
+        raise ValueError("--seeds names no seed")
+    return seeds
+
+
 def canonical_json(obj: Any) -> str:
     """Stable JSON of a config (sorted keys, floats as repr) for hashing; explanatory fields
     (``metadata={"hashed": False}``) are left out, so rewording them rebuilds nothing."""

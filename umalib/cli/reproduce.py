@@ -12,14 +12,12 @@ Exits non-zero if any notebook fails.
 from __future__ import annotations
 
 import argparse
-import json
 import os
-import tempfile
 import time
 from pathlib import Path
 from typing import Sequence
 
-from .. import config
+from .. import cache, config
 from ..cache import REPO_ROOT
 from ..config import PROFILES
 
@@ -49,9 +47,6 @@ def run_notebook(path: Path, profile: str, out_dir: Path, *, force: bool, timeou
     out_dir.mkdir(parents=True, exist_ok=True)
     fig_dir = figures_dir(profile)
     before = {p: p.stat().st_mtime for p in fig_dir.glob("*")}
-    fd, log = tempfile.mkstemp(suffix=".jsonl", prefix="umalib-cache-")
-    os.close(fd)
-    os.environ["UMALIB_CACHE_LOG"] = log
     # The kernel inherits these: figures are embedded in the executed notebook (inline backend),
     # and progress bars, which would be stale widget snapshots in a headless run, are off.
     os.environ["MPLBACKEND"] = "module://matplotlib_inline.backend_inline"
@@ -59,20 +54,18 @@ def run_notebook(path: Path, profile: str, out_dir: Path, *, force: bool, timeou
     params = {"PROFILE": profile, "FORCE": force, "INTERACTIVE": False, **(extra or {})}
     t0 = time.perf_counter()
     error = ""
-    try:
-        pm.execute_notebook(str(path), str(out_dir / path.name), parameters=params,
-                            kernel_name="python3", execution_timeout=timeout,
-                            progress_bar=False, cwd=str(path.parent))
-    except Exception as e:  # papermill raises PapermillExecutionError with the cell's traceback
-        error = f"{type(e).__name__}: {str(e).strip().splitlines()[-1] if str(e).strip() else ''}"
+    with cache.recording() as events:
+        try:
+            pm.execute_notebook(str(path), str(out_dir / path.name), parameters=params,
+                                kernel_name="python3", execution_timeout=timeout,
+                                progress_bar=False, cwd=str(path.parent))
+        except Exception as e:  # papermill raises PapermillExecutionError with the traceback
+            error = f"{type(e).__name__}: {str(e).strip().splitlines()[-1] if str(e).strip() else ''}"
     wall = time.perf_counter() - t0
-    events = [json.loads(line) for line in Path(log).read_text().splitlines() if line.strip()]
-    os.remove(log)
     written = sorted(p.name for p in fig_dir.glob("*")
                      if p.suffix in (".png", ".csv") and before.get(p) != p.stat().st_mtime)
     return {"notebook": path.name, "seconds": wall,
-            "cache_hits": sum(e["event"] == "hit" for e in events),
-            "built": sum(e["event"] == "miss" for e in events),
+            "cache_hits": events.count("hit"), "built": events.count("miss"),
             "outputs": written, "error": error}
 
 
@@ -100,7 +93,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     extra: dict = {"DEVICE": args.device}
     try:
         if args.seeds:
-            seeds = [int(s) for s in args.seeds.split(",") if s.strip()]
+            seeds = config.parse_seeds(args.seeds)
             config.load(args.profile, seeds=tuple(seeds))  # validated before any compute
             extra["SEEDS"] = seeds
         if args.device.startswith("cuda"):

@@ -26,7 +26,7 @@ from pathlib import Path
 from typing import Any, Sequence
 
 from ..cache import REPO_ROOT, cache_root
-from ..config import PROFILES
+from ..config import PROFILES, parse_seeds
 from ..experiments.jobs import JOBS, job_costs, load_profile, run_job, run_job_reporting, waves
 
 
@@ -42,16 +42,6 @@ def _overrides(pairs: Sequence[str]) -> dict[str, Any]:
         except json.JSONDecodeError:
             out[name] = value
     return out
-
-
-def _seeds(text: str) -> list[int]:
-    try:
-        seeds = [int(s) for s in text.split(",") if s.strip()]
-    except ValueError:
-        raise ValueError(f"--seeds takes comma-separated integers, got {text!r}") from None
-    if not seeds:
-        raise ValueError("--seeds names no seed")
-    return seeds
 
 
 def _executor(args: argparse.Namespace, folder: Path) -> Any:
@@ -72,7 +62,7 @@ def _executor(args: argparse.Namespace, folder: Path) -> Any:
 
 def sweep(args: argparse.Namespace) -> int:
     overrides = _overrides(args.set)
-    seeds = _seeds(args.seeds) if args.seeds else list(load_profile(args.profile, overrides).seeds)
+    seeds = parse_seeds(args.seeds) if args.seeds else list(load_profile(args.profile, overrides).seeds)
     for s in seeds:  # validate everything before any job is submitted
         load_profile(args.profile, overrides, s)
     plan = waves(args.jobs.split(",") if args.jobs else None)
@@ -191,7 +181,7 @@ def main_sweep(argv: Sequence[str] | None = None) -> int:
     if args.plan:
         try:
             overrides = _overrides(args.set)
-            seeds = (_seeds(args.seeds) if args.seeds
+            seeds = (parse_seeds(args.seeds) if args.seeds
                      else list(load_profile(args.profile, overrides).seeds))
         except ValueError as e:
             ap.error(str(e))

@@ -59,6 +59,19 @@ class AblationStages:
         return recorded | {-1: tensors["y"]}
 
 
+    def figure4(self) -> pd.DataFrame:
+        """:meth:`steps_sweep` with the profile's ablation settings (the paper's Figure 4)."""
+        ab = self.exp.profile.ablation
+        return self.steps_sweep(ab.methods, ab.steps, eps=ab.eps,
+                                step_size=ab.fixed_step_size / 255, kind=ab.scenario,
+                                max_samples=ab.max_samples)
+
+    def figure5(self) -> pd.DataFrame:
+        """:meth:`stepsize_sweep` with the profile's ablation settings (the paper's Figure 5)."""
+        ab = self.exp.profile.ablation
+        return self.stepsize_sweep(ab.methods, ab.step_sizes, eps=ab.eps, steps=ab.fixed_steps,
+                                   kind=ab.scenario, max_samples=ab.max_samples)
+
     def steps_sweep(self, methods: Sequence[str], steps: Sequence[int], *, eps: float,
                     step_size: float, kind: str = "classwise", max_samples: int | None = None
                     ) -> pd.DataFrame:

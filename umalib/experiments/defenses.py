@@ -191,8 +191,7 @@ class DefenseStages:
                                       "scenario": p.scenario, "purified": True},
                              upstream=[self.exp.unlearned_key(kind, method), self.vae_key()],
                              data=self.exp.splits.fingerprint,
-                             code=EVAL_CODE + (type(self.exp).evaluate_with_attacker,
-                                               type(self.exp).mia_attacker))
+                             code=EVAL_CODE + (DefenseStages.purified_evaluation,))
         fitted: list[MIAAttacker] = []
 
         def build() -> tuple[dict, dict]:

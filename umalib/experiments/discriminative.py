@@ -182,8 +182,7 @@ class Experiment:
         key = cache.make_key("eval", {"kind": kind, "mia_shadow_max": self.profile.mia_shadow_max,
                                       "scenario": self.profile.scenario},
                              upstream=[built.key], data=self.splits.fingerprint,
-                             code=EVAL_CODE + (Experiment.evaluate_with_attacker,
-                                               Experiment.mia_attacker))
+                             code=EVAL_CODE + (Experiment.evaluation,))
         _, meta, _ = cache.cached("eval", key, lambda: ({}, self.evaluate(built.model, kind)),
                                   self.force)
         return {**meta, "seconds": float(built.meta.get("seconds", float("nan")))}

@@ -129,7 +129,6 @@ class GenerativeStages:
             raise ValueError(f"generative method must be one of {GENERATIVE_METHODS}, got {method!r}")
 
         def build() -> tuple[dict, dict]:
-
             orig = self.original().model
             r, f = self.unlearn_data()
             t0 = time.perf_counter()

@@ -13,15 +13,11 @@ the stages do; jobs of different seeds are independent.
 from __future__ import annotations
 
 import dataclasses
-import json
-import os
-import tempfile
 import time
 import traceback
-from pathlib import Path
 from typing import Any, Callable, Mapping
 
-from .. import config
+from .. import cache, config
 from ..config import SCENARIOS
 from . import tables
 from .discriminative import Experiment
@@ -53,11 +49,7 @@ def _defenses(e: Experiment) -> None:
 
 
 def _ablations(e: Experiment) -> None:
-    ab = e.profile.ablation
-    e.ablations.steps_sweep(ab.methods, ab.steps, eps=ab.eps, step_size=ab.fixed_step_size / 255,
-                            kind=ab.scenario, max_samples=ab.max_samples)
-    e.ablations.stepsize_sweep(ab.methods, ab.step_sizes, eps=ab.eps, steps=ab.fixed_steps,
-                               kind=ab.scenario, max_samples=ab.max_samples)
+    e.ablations.figure4(), e.ablations.figure5()
 
 
 # name -> (what it builds, the jobs of the same seed it needs first)
@@ -107,20 +99,9 @@ def run_job(profile: str, seed: int, name: str, overrides: Mapping[str, Any] | N
     if name not in JOBS:
         raise ValueError(f"unknown job {name!r}; known: {list(JOBS)}")
     exp = Experiment(load_profile(profile, overrides, seed), device=device, progress=False)
-    fd, log = tempfile.mkstemp(suffix=".jsonl", prefix="umalib-job-")
-    os.close(fd)
-    previous = os.environ.get("UMALIB_CACHE_LOG")
-    os.environ["UMALIB_CACHE_LOG"] = log
     t0 = time.perf_counter()
-    try:
+    with cache.recording() as events:
         JOBS[name][0](exp)
-    finally:
-        if previous is None:
-            os.environ.pop("UMALIB_CACHE_LOG", None)
-        else:
-            os.environ["UMALIB_CACHE_LOG"] = previous
-        events = [json.loads(x)["event"] for x in Path(log).read_text().splitlines() if x.strip()]
-        os.remove(log)
     return {"job": name, "seed": seed, "seconds": time.perf_counter() - t0,
             "built": events.count("miss"), "cached": events.count("hit")}
 

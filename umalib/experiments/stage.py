@@ -10,9 +10,9 @@ from torch import nn
 
 from .. import cache
 
-# Code roots (:mod:`umalib.provenance`) of the discriminative stages: the modules each builder
-# calls. A stage adds its builder's own source where it makes its key; upstream code enters
-# through the upstream keys.
+# Code roots (:mod:`umalib.provenance`) of the discriminative stages: the library modules each
+# builder calls. A stage adds its builder method where it makes its key (the stage methods and
+# helpers that builder calls are followed from it); upstream code enters through upstream keys.
 ORIGINAL_CODE = ("umalib.models.classifiers", "umalib.train", "umalib.data.splits")
 EVAL_CODE = ("umalib.metrics.classification", "umalib.metrics.mia", "umalib.data.splits")
 UMA_CODE = ("umalib.attacks.uma", "umalib.data.splits")
