@@ -41,8 +41,10 @@ def test_all_notebooks_ran(smoke_run):
 EXPECTED = {
     "00": ["samples.png", "original_model.csv"],
     "01": ["unlearning_classwise.csv", "unlearning_instancewise.csv", "unlearning_methods.png"],
-    "02": ["table1_classwise.csv", "table2_instancewise.csv", "fig1_uma_examples.png"],
-    "03": ["table3_generative.csv", "table7_l1.csv", "fig2_i2i.png", "fig3_salun.png"],
+    "02": ["table1_classwise.csv", "table2_instancewise.csv", "fig1_uma_examples.png",
+           "verification.csv", "verification.png"],
+    "03": ["table3_generative.csv", "table7_l1.csv", "fig2_i2i.png", "fig3_salun.png",
+           "gen_budget.csv", "fig_gen_budget.png", "gen_original_error.csv"],
     "04": ["table4_adversarial_unlearning.csv", "table5_purification_unaware.csv",
            "table6_purification_aware.csv"],
     "05": ["ablation_steps.csv", "ablation_stepsize.csv", "fig4_ablation_steps.png",
@@ -75,14 +77,24 @@ def test_table_columns(smoke_run):
     assert head("unlearning_classwise.csv") == _with_spread("method,TA,RA,UA,MIA,seconds")
     assert head("ablation_steps.csv") == _with_spread("method,steps,UA,MIA", keys=2)
     assert head("ablation_stepsize.csv") == _with_spread("method,step_size,UA,MIA", keys=2)
+    assert head("gen_budget.csv") == _with_spread("method,set,eps,L1_per_image,closed", keys=3)
+    assert head("table3_generative.csv") == _with_spread(
+        "method,attack,IS_R,IS_F,FID_R,FID_F,Acc_R,Acc_F", keys=2)
     assert head("table1_classwise_seeds.csv") == "seed,method,TA,UA,MIA,UA_8,MIA_8,UA_16,MIA_16,residual_8,residual_16"
+    # the verifier's strong line never finds less than its standard line, seed by seed
+    import pandas as pd
+    v = pd.read_csv(d / "verification_seeds.csv")
+    assert len(v) == 4 * 2 and (v["mapped_strong"] >= v["mapped_standard"]).all()
+    assert (v["residual_strong"] >= v["residual_standard"]).all()
     rows = [l.split(",")[0] for l in (d / "table1_classwise.csv").read_text().splitlines()[1:]]
     assert rows == ["Original", "retrain", "FT", "RL", "GA", "IU", "l1-sparse", "SalUn"]
 
 
 AGGREGATED = {"table1_classwise": ["method"], "table2_instancewise": ["method"],
               "unlearning_classwise": ["method"], "table3_generative": ["method", "attack"],
-              "table7_l1": ["method", "set", "attack"], "table4_adversarial_unlearning": ["method"],
+              "table7_l1": ["method", "set", "attack"], "gen_budget": ["method", "set", "eps"],
+              "gen_original_error": ["set"], "verification": ["method"],
+              "table4_adversarial_unlearning": ["method"],
               "table5_purification_unaware": ["method"], "table6_purification_aware": ["method"],
               "ablation_steps": ["method", "steps"], "ablation_stepsize": ["method", "step_size"],
               "original_model": ["model"]}

@@ -382,3 +382,27 @@ def test_fast_search_is_as_strong_and_scored_by_the_model_itself():
         isinstance(m, nn.BatchNorm2d) for m in unl.modules())  # the model itself is untouched
     with pytest.raises(ValueError, match="fast"):
         uma(orig, unl, x[:2], fast="yes")
+
+
+def test_select_agreement_counts_success_at_any_iterate(pair, images):
+    """select="agreement" returns, per sample, an iterate that agrees with the original whenever
+    any iterate of the same trajectory did (read from a last-iterate run's recordings)."""
+    orig, unl = pair
+    steps = 12
+    # momentum and a uniform start make the trajectory overshoot, so that the lowest-loss
+    # iterate and an agreeing one differ for some samples (checked below)
+    kw = dict(eps=64 / 255, step_size=16 / 255, steps=steps, momentum=0.9, init="uniform",
+              progress=False)
+    every = uma(orig, unl, images, keep_best=False, record_steps=list(range(steps + 1)), **kw)
+    top = every.target.argmax(1)
+    any_iter = torch.stack([every.recorded[t].argmax(1) == top for t in range(steps + 1)]).any(0)
+    by_agree = uma(orig, unl, images, select="agreement", **kw)
+    by_loss = uma(orig, unl, images, **kw)
+    assert torch.equal(by_agree.agrees, any_iter)
+    assert bool((by_agree.agrees | ~by_loss.agrees).all())  # never loses a success
+    assert int(by_agree.agrees.sum()) > int(by_loss.agrees.sum())
+    check_feasible(by_agree, images, 64 / 255)
+    with pytest.raises(ValueError, match="select"):
+        uma(orig, unl, images, select="best", **kw)
+    with pytest.raises(ValueError, match="class scores"):
+        uma(orig, unl, images, select="agreement", task="generative", loss="mse", **kw)

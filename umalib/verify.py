@@ -1,202 +1,631 @@
-"""Verify a pair of checkpoints (before / after unlearning) with UMA: ``python -m umalib verify``.
+"""Verify an unlearned classifier with UMA: ``umalib.verify.verify(...)`` and the CLI's report.
 
-The report gives clean vs attacked UA and MIA on the forget set, the share of forget samples
-whose UMA input makes the unlearned model predict what the original predicted ("mapped
-back"), and a verdict against a stated threshold on that share. Checkpoints are state_dict
-files loaded with ``torch.load(weights_only=True)``; everything is validated before any
-compute starts.
+Given the model before unlearning (``original``), after (``unlearned``), the forget set and,
+ideally, a model retrained without the forget set (``retrained``), :func:`verify` attacks
+``unlearned`` with UMA within an L-inf budget and reports, each share with a 95% binomial
+(Clopper-Pearson) interval:
+
+- UA: forget samples the unlearned model classifies correctly (clean, then attacked);
+- mapped back: samples whose attacked input makes the unlearned model predict what the
+  original predicted on the clean input;
+- residual: samples the unlearned model classifies correctly on the attacked input while the
+  retrained model, on the same input, does not (knowledge left by unlearning, as opposed to
+  generalisation, which the retrained model shares);
+- MIA: share of forget samples a confidence-based membership attack (fitted on retain vs test
+  outputs of the unlearned model) calls members.
+
+Strengths (a ladder; the verdict uses the strongest rung run):
+
+- ``standard``: the paper's attack (zero start, ``steps`` sign-gradient steps of ``step_size``,
+  KL loss), as in the notebooks.
+- ``strong``: the standard run, plus 3 uniform restarts of 1.5 x ``steps`` steps of 2 x
+  ``step_size`` with momentum, where success at any iterate counts (``uma(select="agreement")``).
+  A sample counts as mapped back (residual) when any run found such an input, so strong is never
+  weaker than standard on the same samples. Also reported, on its own line and outside the
+  verdict: a label-guided attack (cross-entropy toward the true label of the forgotten sample), an
+  auditor's upper bound that uses knowledge the mapping attack does not.
+
+The verdict rule is stated in the report: residual knowledge when the interval's lower bound of
+the verdict share exceeds ``threshold``, robust when its upper bound does not, inconclusive
+otherwise. The verdict share is residual when a retrained model is given; without one it is the
+mapped-back share, and only for class-wise forgetting: on an instance-wise forget set a
+retrained model is mapped back as well (paper Table 2), so the tool declines to decide.
 """
 
 from __future__ import annotations
 
 import json
 import math
-from dataclasses import dataclass
+import time
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any, Callable, Iterable, Sequence
 
 import numpy as np
 import torch
 from torch import nn
 
 from .attacks.uma import parse_eps, uma
-from .cache import safe_load
-from .config import ARCHS, DATASETS, DataConfig
-from .data.splits import BatchLoader, Scenario, ScenarioData, load_splits
+from .config import STRENGTHS
 from .files import atomic_write
-from .metrics.classification import accuracy, predict
+from .metrics.classification import residual_flags
 from .metrics.mia import MIAAttacker
-from .models.classifiers import build_model
+
+__all__ = ["STRENGTHS", "Rung", "ladder", "Share", "Outcome", "Report", "verify", "parse_eps_list",
+           "decide", "resolve_device"]
+
+Model = nn.Module | Callable[[torch.Tensor], torch.Tensor]
+Data = tuple[torch.Tensor, torch.Tensor] | Iterable
 
 
+# ----------------------------------------------------------------------------- the ladder
 @dataclass(frozen=True)
-class VerifyRequest:
-    """Validated inputs of one verification."""
+class Rung:
+    """One UMA run of the ladder: :func:`umalib.attacks.uma` arguments."""
 
-    original: Path
-    unlearned: Path
-    dataset: str
-    arch: str
-    width: int | None
-    forget_classes: tuple[int, ...]
-    forget_indices: Path | None
-    eps: float
+    name: str
+    init: str
+    restarts: int
     steps: int
     step_size: float
-    max_samples: int | None
+    momentum: float
+    select: str
+
+
+# Momentum of the strong rung. On the quick SalUn model (class 0, 200 images, 16/255, seed 0)
+# the mapped-back share was: paper setting 0.665; 3 uniform restarts x 150 steps of 2/255 chosen
+# by loss 0.640, by agreement at any iterate 0.770, plus momentum 0.5 0.800, 0.9 0.805.
+STRONG_MOMENTUM = 0.9
+
+
+def ladder(strength: str, steps: int = 100, step_size: float = 1 / 255) -> list[Rung]:
+    """The runs of ``strength`` ("standard": the paper's; "strong": + restarts, see module)."""
+    if strength not in STRENGTHS:
+        raise ValueError(f"strength must be one of {STRENGTHS}, got {strength!r}")
+    rungs = [Rung("standard", "zero", 1, steps, step_size, 0.0, "loss")]
+    if strength == "strong":
+        rungs.append(Rung("restarts", "uniform", 3, max(1, round(1.5 * steps)), 2 * step_size,
+                          STRONG_MOMENTUM, "agreement"))
+    return rungs
+
+
+# ----------------------------------------------------------------------------- shares
+@dataclass(frozen=True)
+class Share:
+    """k of n with a 95% Clopper-Pearson interval."""
+
+    k: int
+    n: int
+
+    @property
+    def value(self) -> float:
+        return self.k / self.n if self.n else math.nan
+
+    @property
+    def interval(self) -> tuple[float, float]:
+        from scipy.stats import beta
+
+        if not self.n:
+            return math.nan, math.nan
+        lo = 0.0 if self.k == 0 else float(beta.ppf(0.025, self.k, self.n - self.k + 1))
+        hi = 1.0 if self.k == self.n else float(beta.ppf(0.975, self.k + 1, self.n - self.k))
+        return lo, hi
+
+    @classmethod
+    def of(cls, flags: torch.Tensor) -> "Share":
+        return cls(int(flags.sum()), int(flags.numel()))
+
+    def __str__(self) -> str:
+        lo, hi = self.interval
+        return f"{self.value:.3f} [{lo:.3f}, {hi:.3f}]"
+
+    def to_dict(self) -> dict[str, float]:
+        lo, hi = self.interval
+        return {"value": self.value, "lo": lo, "hi": hi, "k": self.k, "n": self.n}
+
+
+@dataclass
+class Outcome:
+    """The unlearned model on one set of inputs (clean, or the inputs an attack found)."""
+
+    name: str
+    UA: Share
+    mapped_back: Share
+    residual: Share | None
+    MIA: float
+    seconds: float = 0.0
+    image_steps: int = 0
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"name": self.name, "UA": self.UA.to_dict(), "mapped_back": self.mapped_back.to_dict(),
+                "residual": self.residual.to_dict() if self.residual else None, "MIA": self.MIA,
+                "seconds": self.seconds, "image_steps": self.image_steps}
+
+
+# ----------------------------------------------------------------------------- the report
+@dataclass
+class Report:
+    """What :func:`verify` found. ``attacks`` holds the standard rung and, for strong, the
+    combined strong attack; ``upper_bound`` the label-guided attack (strong only); ``curve``
+    one dict per budget of ``eps_curve``."""
+
+    eps: float
+    strength: str
+    scenario: str
+    samples: int
+    forget_size: int
     threshold: float
-    seed: int
-    mia_shadow: int | None = 3000
+    original_UA: Share
+    clean: Outcome
+    attacks: list[Outcome]
+    upper_bound: Outcome | None
+    retrained_UA: Share | None
+    verdict: str
+    rule: str
+    settings: list[dict]
+    curve: list[dict] = field(default_factory=list)
+    models: dict[str, str] = field(default_factory=dict)
+    seconds: float = 0.0
+    attack_seconds: float = 0.0
+
+    @property
+    def seconds_per_1000(self) -> float:
+        """Attack time at ``eps`` (every rung, the upper bound included) per 1,000 samples."""
+        return 1000 * self.attack_seconds / max(self.samples, 1)
+
+    @property
+    def decisive(self) -> Outcome:
+        """The outcome the verdict rests on (the strongest attack run)."""
+        return self.attacks[-1]
+
+    def to_dict(self) -> dict[str, Any]:
+        d = {k: v for k, v in asdict(self).items()
+             if k not in ("original_UA", "clean", "attacks", "upper_bound", "retrained_UA")}
+        d.update(original_UA=self.original_UA.to_dict(), clean=self.clean.to_dict(),
+                 attacks=[a.to_dict() for a in self.attacks],
+                 upper_bound=self.upper_bound.to_dict() if self.upper_bound else None,
+                 retrained_UA=self.retrained_UA.to_dict() if self.retrained_UA else None,
+                 seconds_per_1000_samples=self.seconds_per_1000)
+        return d
+
+    def header(self) -> str:
+        return (f"UMA verification: {self.scenario}, {self.samples} of {self.forget_size} forget "
+                f"samples, eps {_fmt_eps(self.eps)}, strength {self.strength}")
+
+    def rows(self) -> list[tuple[str, str, str, str, str]]:
+        """(line, UA, mapped back, residual, MIA) strings; shares are value [95% interval]."""
+        def row(o: Outcome, label: str) -> tuple[str, str, str, str, str]:
+            ua = f"{100 * o.UA.value:.1f} % [{100 * o.UA.interval[0]:.1f}, {100 * o.UA.interval[1]:.1f}]"
+            return (label, ua, str(o.mapped_back), str(o.residual) if o.residual else "n/a",
+                    "n/a" if math.isnan(o.MIA) else f"{o.MIA:.3f}")
+        out = [row(self.clean, "clean")]
+        out += [row(a, f"UMA {a.name}") for a in self.attacks]
+        if self.upper_bound:
+            out.append(row(self.upper_bound, "label-guided (upper bound)"))
+        return out
+
+    def text(self) -> str:
+        """Plain-text report."""
+        lines = [self.header(),
+                 f"  original model UA: {100 * self.original_UA.value:.1f} %"
+                 + (f"; retrained model UA: {100 * self.retrained_UA.value:.1f} %"
+                    if self.retrained_UA else "; no retrained reference"),
+                 f"  {'':28s} {'UA (unlearned)':>22s} {'mapped back':>22s} {'residual':>22s} {'MIA':>6s}"]
+        lines += [f"  {r[0]:28s} {r[1]:>22s} {r[2]:>22s} {r[3]:>22s} {r[4]:>6s}" for r in self.rows()]
+        lines += ["  attack settings: " + "; ".join(_fmt_rung(s) for s in self.settings),
+                  f"  rule: {self.rule}", f"  VERDICT: {self.verdict}"]
+        if self.curve:
+            lines.append(f"  budget curve ({self.strength} attack):")
+            for c in self.curve:
+                res = "n/a" if c["residual"] is None else f"{c['residual']['value']:.3f}"
+                lines.append(f"    eps {_fmt_eps(c['eps']):>7s}: UA {100 * c['UA']['value']:5.1f} %, "
+                             f"mapped back {c['mapped_back']['value']:.3f}, residual {res}, "
+                             f"MIA {c['MIA']:.3f}")
+        lines.append(f"  time: {self.seconds:.1f} s in all; the attacks at {_fmt_eps(self.eps)}: "
+                     f"{self.attack_seconds:.1f} s = {self.seconds_per_1000:.0f} s per 1,000 samples")
+        return "\n".join(lines)
+
+    def markdown(self) -> str:
+        """Markdown report (a table of the lines, then settings, rule and verdict)."""
+        md = [f"## {self.header()}", "",
+              "| | UA (unlearned) | mapped back | residual | MIA |", "|---|---|---|---|---|"]
+        md += ["| " + " | ".join(r) + " |" for r in self.rows()]
+        md += ["", f"Original model UA {100 * self.original_UA.value:.1f} %"
+               + (f", retrained model UA {100 * self.retrained_UA.value:.1f} %." if self.retrained_UA
+                  else "; no retrained reference."),
+               "", "Shares: value [95% Clopper-Pearson interval].", "",
+               "Attack: " + "; ".join(_fmt_rung(s) for s in self.settings) + ".", "",
+               f"Rule: {self.rule}", "", f"**Verdict: {self.verdict}**", ""]
+        if self.curve:
+            md += [f"Budget curve ({self.strength} attack, shares without intervals):", "",
+                   "| eps | UA (%) | mapped back | residual | MIA |", "|---|---|---|---|---|"]
+            md += [f"| {_fmt_eps(c['eps'])} | {100 * c['UA']['value']:.1f} | "
+                   f"{c['mapped_back']['value']:.3f} | "
+                   + ("n/a" if c["residual"] is None else f"{c['residual']['value']:.3f}")
+                   + f" | {c['MIA']:.3f} |" for c in self.curve]
+            md.append("")
+        return "\n".join(md)
+
+    def save(self, json_path: str | Path | None = None, markdown_path: str | Path | None = None
+             ) -> list[Path]:
+        """Write the JSON and/or Markdown report atomically (and, with a curve, its PNG next to
+        the JSON). Returns the paths written."""
+        written = []
+        if json_path:
+            p = Path(json_path)
+            p.parent.mkdir(parents=True, exist_ok=True)
+            atomic_write(p, lambda tmp: Path(tmp).write_text(json.dumps(self.to_dict(), indent=2)))
+            written.append(p)
+            if self.curve:
+                written.append(self.plot_curve(p.with_suffix(".png")))
+        if markdown_path:
+            p = Path(markdown_path)
+            p.parent.mkdir(parents=True, exist_ok=True)
+            atomic_write(p, lambda tmp: Path(tmp).write_text(self.markdown()))
+            written.append(p)
+        return written
+
+    def plot_curve(self, path: str | Path) -> Path:
+        """PNG of UA / mapped back / residual (with 95% intervals) against the budget."""
+        import matplotlib
+
+        matplotlib.use("Agg", force=False)
+        import matplotlib.pyplot as plt
+
+        if not self.curve:
+            raise ValueError("the report has no budget curve (pass eps_curve)")
+        e = np.array([c["eps"] * 255 for c in self.curve])
+        fig, ax = plt.subplots(figsize=(5.5, 3.6))
+        for key, label in (("UA", "UA (unlearned, attacked)"), ("mapped_back", "mapped back"),
+                           ("residual", "residual (vs retrained)")):
+            if self.curve[0][key] is None:
+                continue
+            v = np.array([c[key]["value"] for c in self.curve])
+            lo = np.array([c[key]["lo"] for c in self.curve])
+            hi = np.array([c[key]["hi"] for c in self.curve])
+            ax.plot(e, v, marker="o", label=label)
+            ax.fill_between(e, lo, hi, alpha=0.2)
+        ax.axhline(self.original_UA.value, color="grey", ls=":", label="original model UA")
+        ax.axhline(self.threshold, color="red", ls="--", lw=0.8, label="verdict threshold")
+        ax.set_xscale("log", base=2)
+        ax.set_xticks(e, [f"{v:g}" for v in e])
+        ax.minorticks_off()
+        ax.set_xlabel("L-inf budget eps (x 1/255)")
+        ax.set_ylabel("share of forget samples")
+        ax.set_ylim(-0.02, 1.02)
+        ax.set_title(f"UMA budget curve ({self.strength}, {self.samples} samples)")
+        ax.legend(fontsize=7, loc="best")
+        fig.tight_layout()
+        path = Path(path)
+        atomic_write(path, lambda tmp: fig.savefig(tmp, format="png", dpi=120))
+        plt.close(fig)
+        return path
 
 
-def load_state_dict(path: Path) -> dict[str, torch.Tensor]:
-    """A state_dict from ``path`` (weights_only); accepts ``{"state_dict": ...}`` too."""
-    obj = safe_load(path)
-    if isinstance(obj, dict) and "state_dict" in obj and isinstance(obj["state_dict"], dict):
-        obj = obj["state_dict"]
-    if not isinstance(obj, dict) or not all(isinstance(v, torch.Tensor) for v in obj.values()):
-        raise ValueError(f"{path} does not hold a state_dict (a mapping of names to tensors)")
-    bad = [k for k, v in obj.items() if v.is_floating_point() and not torch.isfinite(v).all()]
-    if bad:
-        raise ValueError(f"{path} has NaN/inf values in {bad[:5]}{' ...' if len(bad) > 5 else ''}")
-    return obj
+def _fmt_eps(eps: float) -> str:
+    v = eps * 255
+    return f"{v:.0f}/255" if abs(v - round(v)) < 1e-6 else f"{eps:.4g}"
 
 
-def _load_model(path: Path, arch: str, width: int | None, shape: tuple[int, int, int],
-                num_classes: int, mean_std: tuple) -> nn.Module:
-    state = load_state_dict(path)
-    c, h, _ = shape
-    model = build_model(arch, in_channels=c, num_classes=num_classes, image_size=h,
-                        mean=mean_std[0], std=mean_std[1], width=width)
-    try:
-        model.load_state_dict(state, strict=True)
-    except RuntimeError as e:
-        first = str(e).splitlines()
-        raise ValueError(f"{path} does not fit architecture {arch!r} (width {width}) for "
-                         f"{num_classes} classes of {c}x{h}x{h} images: "
-                         f"{' '.join(first[:3])[:400]}") from None
-    return model.eval()
+def _fmt_rung(s: dict) -> str:
+    return (f"{s['name']}: {s['restarts']} x {s['steps']} steps of {_fmt_eps(s['step_size'])}, "
+            f"{s['init']} start" + (f", momentum {s['momentum']}" if s["momentum"] else "")
+            + (", success at any iterate" if s["select"] == "agreement" else ""))
 
 
-def read_indices(path: Path, n_train: int) -> torch.Tensor:
-    """Forget indices (into the official training set) from a text/CSV/.npy file."""
-    if not path.is_file():
-        raise FileNotFoundError(f"no forget-indices file at {path}")
-    if path.suffix == ".npy":
-        arr = np.load(path, allow_pickle=False)
+# ----------------------------------------------------------------------------- inputs
+def _tensors(data: Data | None, name: str) -> tuple[torch.Tensor, torch.Tensor] | None:
+    """(x float [0, 1], y int64) from a pair of tensors or an iterable of (x, y) batches."""
+    if data is None:
+        return None
+    if isinstance(data, (tuple, list)) and len(data) == 2 and isinstance(data[0], torch.Tensor):
+        x, y = data
     else:
-        arr = np.array(path.read_text().replace(",", " ").split(), dtype=np.float64)
-    if arr.ndim != 1 or len(arr) == 0 or np.any(arr != np.round(arr)):
-        raise ValueError(f"{path}: expected a non-empty list of integer indices")
-    idx = torch.from_numpy(arr.astype(np.int64))
-    if idx.min() < 0 or idx.max() >= n_train:
-        raise ValueError(f"{path}: indices must be in [0, {n_train}), got {int(idx.min())}..{int(idx.max())}")
-    return torch.unique(idx)
+        try:
+            batches = [(b[0], b[1]) for b in data]
+        except (TypeError, IndexError):
+            raise ValueError(f"{name}: expected (x, y) tensors or an iterable of (x, y) batches") from None
+        if not batches:
+            raise ValueError(f"{name}: no batches")
+        x, y = torch.cat([b[0] for b in batches]), torch.cat([torch.as_tensor(b[1]) for b in batches])
+    if not isinstance(x, torch.Tensor) or not isinstance(y, torch.Tensor):
+        raise ValueError(f"{name}: x and y must be tensors")
+    if x.dtype == torch.uint8:
+        x = x.float().div(255)
+    if not x.is_floating_point() or x.dim() < 2 or len(x) == 0:
+        raise ValueError(f"{name}: x must be a non-empty float tensor (N, ...) in [0, 1]")
+    if not bool(torch.isfinite(x).all()) or float(x.min()) < 0 or float(x.max()) > 1:
+        raise ValueError(f"{name}: x must be finite and within [0, 1] (pixel space)")
+    if y.dim() != 1 or len(y) != len(x) or y.is_floating_point() or bool((y < 0).any()):
+        raise ValueError(f"{name}: y must be N={len(x)} non-negative integer labels")
+    return x.float(), y.long()
 
 
-def validate(original: str, unlearned: str, dataset: str, arch: str, width: int | None,
-             forget_classes: Sequence[int] | None, forget_indices: str | None, eps: str | float,
-             steps: int, step_size: str | float, max_samples: int | None, threshold: float,
-             seed: int, mia_shadow: int | None = 3000) -> VerifyRequest:
-    """Check every argument before any compute; ValueError/FileNotFoundError otherwise."""
-    for name, p in (("--original", original), ("--unlearned", unlearned)):
-        if not Path(p).is_file():
-            raise FileNotFoundError(f"{name}: no file at {p}")
-    if dataset not in DATASETS:
-        raise ValueError(f"--dataset must be one of {DATASETS}, got {dataset!r}")
-    if arch not in ARCHS:
-        raise ValueError(f"--arch must be one of {ARCHS}, got {arch!r}")
-    if bool(forget_classes) == bool(forget_indices):
-        raise ValueError("give exactly one of --forget-classes or --forget-indices")
-    e = parse_eps(eps)
-    if e is None:
-        raise ValueError("--eps must be bounded for classifiers (e.g. 8/255): an unbounded "
+def parse_eps_list(text: str | Sequence) -> list[float]:
+    """"2/255,4/255,8/255" (or a list) -> sorted distinct bounded budgets."""
+    items = text.split(",") if isinstance(text, str) else list(text)
+    values = []
+    for item in items:
+        e = parse_eps(item.strip() if isinstance(item, str) else item)
+        if e is None:
+            raise ValueError("eps curve: every budget must be bounded (e.g. 2/255,4/255,8/255)")
+        values.append(e)
+    if not values:
+        raise ValueError("eps curve: give at least one budget")
+    return sorted(set(values))
+
+
+def _prepare(model: Model | None, name: str, device: torch.device) -> Model | None:
+    if model is None:
+        return None
+    if not callable(model):
+        raise ValueError(f"{name}: must be an nn.Module or a callable mapping images to logits")
+    if isinstance(model, nn.Module):
+        model = model.to(device).eval()
+    return model
+
+
+@torch.no_grad()
+def _logits(model: Model, x: torch.Tensor, device: torch.device, batch: int = 500) -> torch.Tensor:
+    return torch.cat([model(x[i:i + batch].to(device)).float().cpu() for i in range(0, len(x), batch)])
+
+
+def _check_model_fits(models: dict[str, Model], x: torch.Tensor, labels: list[torch.Tensor],
+                      device: torch.device) -> int:
+    """One forward of two samples per model: clear errors for shape/class mismatches."""
+    classes = None
+    for name, m in models.items():
+        try:
+            out = _logits(m, x[:2], device)
+        except Exception as e:  # noqa: BLE001 - any failure of a user's model is reported plainly
+            raise ValueError(f"{name} model cannot take images of shape {tuple(x.shape[1:])}: "
+                             f"{type(e).__name__}: {str(e).splitlines()[0] if str(e) else ''}") from None
+        if out.dim() != 2:
+            raise ValueError(f"{name} model returns shape {tuple(out.shape)}, not logits (N, K)")
+        if classes is not None and out.shape[1] != classes:
+            raise ValueError(f"models disagree on the class count: {out.shape[1]} vs {classes}")
+        classes = out.shape[1]
+    top = max(int(y.max()) for y in labels)
+    if top >= classes:
+        raise ValueError(f"labels go up to {top} but the models have {classes} classes")
+    return classes
+
+
+# ----------------------------------------------------------------------------- verify
+def verify(original: Model, unlearned: Model, forget: Data, *, retrained: Model | None = None,
+           retain: Data | None = None, test: Data | None = None, eps: float | str = 8 / 255,
+           strength: str = "standard", steps: int = 100, step_size: float | str = 1 / 255,
+           max_samples: int | None = 1000, threshold: float = 0.1, scenario: str | None = None,
+           eps_curve: Sequence[float] | str | None = None, mia_shadow: int | None = 3000,
+           seed: int = 0, batch_size: int = 256, fast: bool = True,
+           device: str | torch.device = "cpu", progress: bool = True) -> Report:
+    """Attack ``unlearned`` with UMA on the forget set and report (module docstring).
+
+    Args:
+        original / unlearned / retrained: models (or callables) mapping images in [0, 1] to
+            logits; ``retrained`` (optional) was trained without the forget set.
+        forget / retain / test: (x, y) tensors or iterables of (x, y) batches (a DataLoader);
+            x in [0, 1] (or uint8). retain and test fit the MIA (both needed for it) and
+            tell class-wise from instance-wise forgetting when ``scenario`` is None.
+        eps: L-inf budget in pixel units ("8/255" or 0.031), bounded.
+        strength: "standard" or "strong" (see :func:`ladder`).
+        steps / step_size: the standard rung's (the paper's 100 and 1/255).
+        max_samples: attack a seeded subset of this many forget samples (None: all).
+        threshold: the verdict's threshold on the residual (or mapped-back) share.
+        scenario: "classwise" / "instancewise"; None infers it from retain's labels.
+        eps_curve: budgets for a curve of UA / mapped back / residual / MIA (same strength).
+        mia_shadow: cap on the MIA's shadow set per side (None: all of retain/test).
+        seed: seeds the subset and the restarts.
+        fast: attack a BatchNorm-folded copy (:func:`umalib.attacks.uma.search_copy`); scores
+            always come from the model itself.
+    Returns:
+        :class:`Report` (``.text()``, ``.markdown()``, ``.to_dict()``, ``.save(...)``).
+    Raises:
+        ValueError: on any invalid input, before the attack starts.
+    """
+    t0 = time.perf_counter()
+    eps_v = parse_eps(eps)
+    if eps_v is None:
+        raise ValueError("eps must be bounded for classifiers (e.g. 8/255): an unbounded "
                          "perturbation can turn any input into any class")
-    s = parse_eps(step_size)
-    if s is None:
-        raise ValueError("--step-size must be a number in (0, 1]")
-    if not isinstance(steps, int) or steps <= 0:
-        raise ValueError(f"--steps must be an integer > 0, got {steps!r}")
-    if max_samples is not None and max_samples <= 0:
-        raise ValueError(f"--max-samples must be > 0, got {max_samples}")
-    if not (0 <= threshold <= 1) or math.isnan(threshold):
-        raise ValueError(f"--threshold must be in [0, 1], got {threshold}")
+    step_v = parse_eps(step_size)
+    if step_v is None:
+        raise ValueError("step_size must be a number in (0, 1]")
+    curve = parse_eps_list(eps_curve) if eps_curve else []
+    if not isinstance(steps, int) or isinstance(steps, bool) or steps < 1:
+        raise ValueError(f"steps must be an integer >= 1, got {steps!r}")
+    rungs = ladder(strength, steps, step_v)
+    if max_samples is not None and (not isinstance(max_samples, int) or max_samples < 1):
+        raise ValueError(f"max_samples must be None or an integer >= 1, got {max_samples!r}")
+    if not isinstance(threshold, (int, float)) or math.isnan(threshold) or not 0 <= threshold <= 1:
+        raise ValueError(f"threshold must be in [0, 1], got {threshold!r}")
+    if scenario not in (None, "classwise", "instancewise"):
+        raise ValueError(f"scenario must be None, 'classwise' or 'instancewise', got {scenario!r}")
     if mia_shadow is not None and mia_shadow < 10:
-        raise ValueError(f"--mia-shadow must be >= 10, got {mia_shadow}")
-    return VerifyRequest(Path(original), Path(unlearned), dataset, arch, width,
-                         tuple(forget_classes or ()), Path(forget_indices) if forget_indices else None,
-                         e, steps, s, max_samples, threshold, seed, mia_shadow)
+        raise ValueError(f"mia_shadow must be None or >= 10, got {mia_shadow}")
+    dev = resolve_device(device)
+    fx, fy = _tensors(forget, "forget")
+    ret, tst = _tensors(retain, "retain"), _tensors(test, "test")
+    for name, part in (("retain", ret), ("test", tst)):
+        if part is not None and part[0].shape[1:] != fx.shape[1:]:
+            raise ValueError(f"{name} images are {tuple(part[0].shape[1:])}, forget images "
+                             f"{tuple(fx.shape[1:])}")
+    if scenario is None:
+        scenario = ("unknown" if ret is None else
+                    "classwise" if not bool(torch.isin(ret[1], fy.unique()).any()) else "instancewise")
+    models = {"original": _prepare(original, "original", dev),
+              "unlearned": _prepare(unlearned, "unlearned", dev)}
+    if retrained is not None:
+        models["retrained"] = _prepare(retrained, "retrained", dev)
+    n_classes = _check_model_fits(models, fx, [p[1] for p in ((fx, fy), ret, tst) if p is not None],
+                                  dev)
+
+    # -- everything is valid: compute
+    x, y = _subset(fx, fy, max_samples, seed)
+    orig_logits = _logits(models["original"], x, dev)
+    unl = models["unlearned"]
+    mia = _fit_mia(unl, ret, tst, mia_shadow, dev)
+    retr = models.get("retrained")
+    clean_logits = _logits(unl, x, dev)
+    clean = _outcome("clean", clean_logits, x, orig_logits, y, retr, mia, dev)
+
+    def attack(e: float, upper: bool) -> tuple[list[Outcome], Outcome | None, list[dict]]:
+        return _run_ladder(models, x, y, orig_logits, e, rungs, upper, mia, n_classes, seed,
+                           batch_size, fast, dev, progress)
+
+    t_attack = time.perf_counter()
+    attacks, upper, settings = attack(eps_v, strength == "strong")
+    t_attack = time.perf_counter() - t_attack
+    curve_rows = []
+    for e in curve:  # the verdict's ladder at each budget, without the label-guided bound
+        outs, _, _ = attack(e, False) if e != eps_v else (attacks, None, None)
+        o = outs[-1]
+        curve_rows.append({"eps": e, "UA": o.UA.to_dict(), "mapped_back": o.mapped_back.to_dict(),
+                           "residual": o.residual.to_dict() if o.residual else None, "MIA": o.MIA})
+    verdict, rule = _verdict(attacks[-1], strength, scenario, threshold, retr is not None, eps_v)
+    return Report(
+        eps=eps_v, strength=strength, scenario=scenario, samples=len(y), forget_size=len(fy),
+        threshold=float(threshold), original_UA=Share.of(orig_logits.argmax(1) == y),
+        clean=clean, attacks=attacks, upper_bound=upper,
+        retrained_UA=Share.of(_logits(retr, x, dev).argmax(1) == y) if retr is not None else None,
+        verdict=verdict, rule=rule, settings=settings, curve=curve_rows,
+        seconds=time.perf_counter() - t0, attack_seconds=t_attack)
 
 
-def run(req: VerifyRequest, *, device: str = "cpu", progress: bool = True) -> dict[str, Any]:
-    """Load data and checkpoints, attack, and return the report as a plain dict."""
-    splits = load_splits(DataConfig(dataset=req.dataset, val_fraction=0.0), req.seed)
-    if req.forget_classes:
-        bad = [c for c in req.forget_classes if not 0 <= c < splits.num_classes]
-        if bad:
-            raise ValueError(f"--forget-classes {bad} unknown: {req.dataset} has classes "
-                             f"0..{splits.num_classes - 1}")
-        mask = torch.isin(splits.y_train, torch.tensor(req.forget_classes))
-        forget = torch.nonzero(mask).flatten()
-        kind = "classwise"
-    else:
-        forget = read_indices(req.forget_indices, len(splits.y_train))
-        kind = "instancewise"
-    keep = torch.ones(len(splits.y_train), dtype=torch.bool)
-    keep[forget] = False
-    sd = ScenarioData(splits, Scenario(kind, forget, torch.nonzero(keep).flatten(),
-                                       req.forget_classes))
-    args = (req.arch, req.width, splits.shape, splits.num_classes, splits.mean_std)
-    original = _load_model(req.original, *args).to(device)
-    unlearned = _load_model(req.unlearned, *args).to(device)
-    x, y = sd.attack_subset(req.max_samples, req.seed)
-
-    (xm, ym), (xn, yn) = sd.mia_shadow(req.mia_shadow)
-    mia = MIAAttacker.fit(predict(unlearned, BatchLoader(xm, ym, 1000), device=device)[0], ym,
-                          predict(unlearned, BatchLoader(xn, yn, 1000), device=device)[0], yn)
-    clean_logits = predict(unlearned, x, device=device)[0]
-    orig_logits = predict(original, x, device=device)[0]
-    res = uma(original, unlearned, x, labels=y, eps=req.eps, step_size=req.step_size,
-              steps=req.steps, device=device, progress=progress, target=orig_logits)
-    mapped = float(res.agrees.float().mean())
-    report = {
-        "original": str(req.original), "unlearned": str(req.unlearned),
-        "dataset": req.dataset, "scenario": kind, "forget_size": int(len(forget)),
-        "attacked_samples": int(len(y)), "eps": req.eps, "steps": req.steps,
-        "step_size": req.step_size,
-        "original_UA": accuracy(orig_logits, y),
-        "clean_UA": accuracy(clean_logits, y),
-        "attacked_UA": float(res.correct.float().mean() * 100),
-        "clean_MIA": mia.member_rate(clean_logits, y),
-        "attacked_MIA": mia.member_rate(res.outputs, y),
-        "clean_agreement": float((clean_logits.argmax(1) == orig_logits.argmax(1)).float().mean()),
-        "mapped_back": mapped,
-        "threshold": req.threshold,
-        "verdict": ("RESIDUAL KNOWLEDGE: UMA maps the forget set back to the original's "
-                    "predictions" if mapped > req.threshold else
-                    "ROBUST at this budget: UMA did not map the forget set back"),
-        "attack_seconds": res.seconds,
-    }
-    return report
+def resolve_device(device: str | torch.device) -> torch.device:
+    """A torch.device that exists on this machine, or a one-line ValueError."""
+    try:
+        dev = torch.device(device)
+    except (RuntimeError, TypeError):
+        raise ValueError(f"device: {device!r} is not a torch device (cpu, cuda, cuda:1, mps)") from None
+    if dev.type == "cuda" and not torch.cuda.is_available():
+        raise ValueError(f"device: {device} requested but CUDA is not available on this machine; "
+                         f"use --device cpu")
+    if dev.type == "cuda" and dev.index is not None and dev.index >= torch.cuda.device_count():
+        raise ValueError(f"device: {device} does not exist ({torch.cuda.device_count()} GPU(s))")
+    if dev.type == "mps" and not torch.backends.mps.is_available():
+        raise ValueError("device: mps requested but not available on this machine")
+    return dev
 
 
-def format_report(r: dict[str, Any]) -> str:
-    """Human-readable report."""
-    return "\n".join([
-        f"UMA verification ({r['dataset']}, {r['scenario']}, {r['attacked_samples']} of "
-        f"{r['forget_size']} forget samples, eps {r['eps'] * 255:.3g}/255, {r['steps']} steps "
-        f"of {r['step_size'] * 255:.3g}/255)",
-        f"  original model UA:            {r['original_UA']:6.2f} %",
-        f"  unlearned UA   clean / UMA:   {r['clean_UA']:6.2f} % -> {r['attacked_UA']:6.2f} %",
-        f"  unlearned MIA  clean / UMA:   {r['clean_MIA']:6.4f}  -> {r['attacked_MIA']:6.4f}",
-        f"  agreement with the original:  {r['clean_agreement']:6.4f}  -> {r['mapped_back']:6.4f} (mapped back)",
-        f"  verdict (mapped back > {r['threshold']:.2f}): {r['verdict']}",
-        f"  attack time: {r['attack_seconds']:.1f} s",
-    ])
+def _subset(x: torch.Tensor, y: torch.Tensor, max_samples: int | None, seed: int
+            ) -> tuple[torch.Tensor, torch.Tensor]:
+    if max_samples is None or max_samples >= len(y):
+        return x, y
+    g = torch.Generator().manual_seed(seed + 104729)
+    idx = torch.randperm(len(y), generator=g)[:max_samples].sort().values
+    return x[idx], y[idx]
 
 
-def write_json(report: dict[str, Any], path: str | Path) -> None:
-    """Write the report atomically as JSON."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    atomic_write(path, lambda tmp: Path(tmp).write_text(json.dumps(report, indent=2)))
+def _fit_mia(model: Model, ret, tst, cap: int | None, dev: torch.device) -> MIAAttacker | None:
+    """The reference confidence MIA: members = retain, non-members = test (first n of each)."""
+    if ret is None or tst is None:
+        return None
+    n = min(len(ret[1]), len(tst[1]), cap or len(tst[1]))
+    return MIAAttacker.fit(_logits(model, ret[0][:n], dev), ret[1][:n],
+                           _logits(model, tst[0][:n], dev), tst[1][:n])
+
+
+def _outcome(name: str, logits: torch.Tensor, x_adv: torch.Tensor, orig_logits: torch.Tensor,
+             y: torch.Tensor, retr: Model | None, mia: MIAAttacker | None, dev: torch.device,
+             **extra: Any) -> Outcome:
+    pred = logits.argmax(1)
+    res = None
+    if retr is not None:
+        res = Share.of(residual_flags(logits, _logits(retr, x_adv, dev), y))
+    return Outcome(name, Share.of(pred == y), Share.of(pred == orig_logits.argmax(1)), res,
+                   mia.member_rate(logits, y) if mia else math.nan, **extra)
+
+
+def _run_ladder(models: dict[str, Model], x, y, orig_logits, eps, rungs, with_upper, mia,
+                n_classes, seed, batch_size, fast, dev, progress):
+    """Run every rung at ``eps``; return ([standard, strong combined], the label-guided bound
+    when ``with_upper``, settings)."""
+    unl, retr = models["unlearned"], models.get("retrained")
+    runs = []
+    for r in rungs:
+        res = uma(models["original"], unl, x, labels=y, eps=eps, step_size=r.step_size,
+                  steps=r.steps, init=r.init, restarts=r.restarts, momentum=r.momentum,
+                  select=r.select, target=orig_logits, seed=seed, batch_size=batch_size,
+                  fast=fast, device=dev, progress=progress)
+        runs.append((r, res))
+    outs = []
+    r0, res0 = runs[0]
+    outs.append(_outcome("standard", res0.outputs, res0.x_adv, orig_logits, y, retr, mia, dev,
+                         seconds=res0.seconds, image_steps=len(y) * r0.steps))
+    if len(runs) > 1:
+        outs.append(_combine(runs, orig_logits, y, retr, mia, dev))
+    upper = None
+    if with_upper:
+        r = rungs[-1]
+        # Cross-entropy toward the true label: a near one-hot target for the same KL loss.
+        onehot = torch.full((len(y), n_classes), -30.0)
+        onehot[torch.arange(len(y)), y] = 0.0
+        res = uma(unl, unl, x, labels=y, eps=eps, step_size=r.step_size, steps=r.steps,
+                  init=r.init, restarts=r.restarts, momentum=r.momentum, select="agreement",
+                  target=onehot, seed=seed, batch_size=batch_size, fast=fast, device=dev,
+                  progress=progress)
+        upper = _outcome("label-guided", res.outputs, res.x_adv, orig_logits, y, retr, mia, dev,
+                         seconds=res.seconds, image_steps=len(y) * r.steps * r.restarts)
+    return outs, upper, [asdict(r) for r in rungs]
+
+
+def _combine(runs, orig_logits, y, retr, mia, dev) -> Outcome:
+    """The strong attack: per sample, success (mapped back; residual) if any run found it; UA
+    and MIA at each sample's chosen input (one that maps back if any does, else the lowest
+    loss)."""
+    top = orig_logits.argmax(1)
+    outs = torch.stack([res.outputs for _, res in runs])        # (R, N, K)
+    losses = torch.stack([res.loss.double() for _, res in runs])  # (R, N)
+    agree = outs.argmax(2) == top                                  # (R, N)
+    # rank: agreeing runs first, then the lowest loss; earlier runs win ties
+    key = torch.where(agree, losses - 1e30, losses)
+    pick = key.argmin(0)
+    idx = torch.arange(len(y))
+    chosen = outs[pick, idx]
+    correct = chosen.argmax(1) == y
+    res_flags = None
+    if retr is not None:
+        res_flags = torch.zeros(len(y), dtype=torch.bool)
+        for _, res in runs:
+            res_flags |= residual_flags(res.outputs, _logits(retr, res.x_adv, dev), y)
+    seconds = sum(res.seconds for _, res in runs)
+    steps = sum(len(y) * r.steps * r.restarts for r, _ in runs)
+    return Outcome("strong", Share.of(correct), Share.of(agree.any(0)),
+                   Share.of(res_flags) if res_flags is not None else None,
+                   mia.member_rate(chosen, y) if mia else math.nan, seconds=seconds,
+                   image_steps=steps)
+
+
+def _verdict(o: Outcome, strength: str, scenario: str, threshold: float, has_ref: bool,
+             eps: float) -> tuple[str, str]:
+    stat = "residual" if has_ref else "mapped-back"
+    rule = (f"residual knowledge if the 95% lower bound of the {stat} share under the {strength} "
+            f"attack exceeds {threshold:g}; robust if its upper bound is at most {threshold:g}; "
+            f"inconclusive otherwise")
+    if not has_ref and scenario != "classwise":
+        return ("UNDECIDED: without a retrained reference, the mapped-back share of an "
+                f"{scenario} forget set cannot tell residual knowledge from generalisation (a "
+                "retrained model is mapped back too, paper Table 2); pass a retrained model "
+                f"(--retrained). Mapped back: {o.mapped_back}"), rule
+    share = o.residual if has_ref else o.mapped_back
+    word = decide(*share.interval, threshold)
+    if word == "RESIDUAL KNOWLEDGE":
+        return (f"{word}: {stat} share {share} under UMA at {_fmt_eps(eps)} "
+                f"exceeds {threshold:g}"), rule
+    if word == "ROBUST":
+        caveat = ("" if strength == "strong" else " (standard attack only, the paper's setting: "
+                  "run --strength strong before relying on it)")
+        return f"{word} at {_fmt_eps(eps)} against the {strength} attack: {stat} share {share}{caveat}", rule
+    return (f"{word}: the {stat} share {share} straddles {threshold:g}; attack more "
+            f"samples"), rule
+
+
+def decide(lo: float, hi: float, threshold: float) -> str:
+    """The verdict word for a share's 95% interval [lo, hi]: "RESIDUAL KNOWLEDGE" above the
+    threshold, "ROBUST" at or below it, "INCONCLUSIVE" when the interval straddles it."""
+    if lo > threshold:
+        return "RESIDUAL KNOWLEDGE"
+    if hi <= threshold:
+        return "ROBUST"
+    return "INCONCLUSIVE"

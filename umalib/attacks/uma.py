@@ -23,9 +23,10 @@ import torch.nn.functional as F
 from torch import nn
 from tqdm.auto import tqdm
 
-from ..config import INITS, LOSSES
+from ..config import INITS, LOSSES, SELECTS
 
-__all__ = ["LOSSES", "INITS", "TASKS", "UMAResult", "uma", "parse_eps", "uma_loss", "search_copy"]
+__all__ = ["LOSSES", "INITS", "TASKS", "UMAResult", "uma", "parse_eps", "uma_loss", "search_copy",
+           "SELECTS"]
 
 TASKS = ("classification", "generative")
 
@@ -356,6 +357,7 @@ def uma(
     progress: bool = True,
     target: torch.Tensor | None = None,
     fast: bool = False,
+    select: str = "loss",
 ) -> UMAResult:
     """Run UMA: map ``unlearned`` back onto ``original`` by perturbing ``inputs``.
 
@@ -394,6 +396,11 @@ def uma(
             BatchNorm): the same function up to float rounding (~1e-7), 2-3x faster for small
             CNNs on CPU. The returned outputs, losses and recorded outputs are those of
             ``unlearned`` itself at the chosen iterates; ``loss_history`` comes from the search.
+        select: how ``keep_best`` and ``restarts`` choose a sample's iterate. "loss" (default):
+            the lowest loss. "agreement" (classification only): an iterate at which the
+            unlearned model's top class equals the original's wins over any that does not,
+            lowest loss among equals, so success at any iterate or restart counts (the
+            verifier's strong attack). ``loss_history`` is then not necessarily monotone.
 
     Returns:
         UMAResult (see its docstring). Both models are in eval() during the attack and their
@@ -405,6 +412,10 @@ def uma(
     )
     if not isinstance(fast, bool):
         raise ValueError(f"fast: must be True or False, got {fast!r}")
+    if select not in SELECTS:
+        raise ValueError(f"select: must be one of {SELECTS}, got {select!r}")
+    if select == "agreement" and task != "classification":
+        raise ValueError("select: 'agreement' needs class scores (task='classification')")
     eps = None if eps is None else float(eps)
     step_size = float(step_size)
     momentum = float(momentum)
@@ -454,7 +465,7 @@ def uma(
                         unlearned, x_all[s:e].to(dev), tgt_all[s:e].to(dev),
                         None if noise is None else noise[s:e].to(dev),
                         eps, step_size, steps, loss, task, momentum, keep_best, recs, bar,
-                        search,
+                        search, select,
                     )
                     c_x, c_out, c_loss, c_hist, c_rec = out
                     if best_loss is None:
@@ -463,7 +474,9 @@ def uma(
                         best_loss = torch.full((n,), math.inf, dtype=torch.float64)
                     # Strict: earlier restarts win ties. Restart 0 is always taken, so a NaN loss
                     # (broken model) still yields a defined, feasible result.
-                    better = (c_loss < best_loss[s:e]) | (r == 0)
+                    t_chunk = tgt_all[s:e]
+                    better = _better(c_out, c_loss, best_out[s:e], best_loss[s:e], t_chunk,
+                                     select) | (r == 0)
                     best_x[s:e] = _pick(better, c_x, best_x[s:e])
                     best_out[s:e] = _pick(better, c_out, best_out[s:e])
                     best_loss[s:e] = torch.where(better, c_loss, best_loss[s:e])
@@ -472,7 +485,8 @@ def uma(
                         o_t, l_t = c_rec[t]
                         if t not in rec_out:
                             rec_out[t] = torch.empty((n, *o_t.shape[1:]), dtype=o_t.dtype)
-                        b = (l_t < rec_loss[t][s:e]) | (r == 0)
+                        b = _better(o_t, l_t, rec_out[t][s:e], rec_loss[t][s:e], t_chunk,
+                                    select) | (r == 0)
                         rec_out[t][s:e] = _pick(b, o_t, rec_out[t][s:e])
                         rec_loss[t][s:e] = torch.where(b, l_t, rec_loss[t][s:e])
         finally:
@@ -502,9 +516,22 @@ def uma(
     )
 
 
+def _better(out: torch.Tensor, loss_: torch.Tensor, old_out: torch.Tensor,
+            old_loss: torch.Tensor, tgt: torch.Tensor, select: str) -> torch.Tensor:
+    """Per sample: is (out, loss_) a better iterate than (old_out, old_loss)? Strict, so the
+    earlier one wins ties. With select="agreement" agreeing with the target's top class ranks
+    first and the loss breaks ties."""
+    lower = loss_ < old_loss
+    if select == "loss":
+        return lower
+    top = tgt.argmax(dim=1).to(out.device)
+    ok, old_ok = out.argmax(dim=1) == top, old_out.argmax(dim=1) == top
+    return ((ok & ~old_ok) | ((ok == old_ok) & lower.to(ok.device))).to(lower.device)
+
+
 def _attack_chunk(
     unlearned, x, tgt, noise, eps, step_size, steps, loss, task, momentum, keep_best, recs, bar,
-    search=None,
+    search=None, select="loss",
 ):
     """Attack one chunk from one start. Returns CPU tensors: x_adv, outputs, loss (float64) of the
     returned iterate, the (n, steps+1) loss a run of t steps would return, and {t: (outputs, loss)}
@@ -538,7 +565,7 @@ def _attack_chunk(
         if best_loss is None or not keep_best:
             best_x, best_out, best_loss = x_cur, out_d, per_d
         else:
-            better = per_d < best_loss  # strict: keep the earliest iterate on ties
+            better = _better(out_d, per_d, best_out, best_loss, tgt, select)
             best_x = _pick(better, x_cur, best_x)
             best_out = _pick(better, out_d, best_out)
             best_loss = torch.where(better, per_d, best_loss)
@@ -583,7 +610,10 @@ def search_copy(model: Model, ndim: int = 4) -> Model:
 
     import torch.fx.experimental.optimization as fx_opt
 
-    work = copy.deepcopy(model).eval()
+    try:
+        work = copy.deepcopy(model).eval()
+    except Exception:  # not copyable (some compiled or foreign modules): search on the model
+        return model
     try:
         work = fx_opt.fuse(work, inplace=True)
     except Exception:  # not symbolically traceable (data-dependent control flow): unfused copy

@@ -1,6 +1,7 @@
 """The experiment of one profile and its discriminative stages: data, original model, unlearned
 models, their evaluation, and UMA attacks. The generative, defence and ablation stages hang off
-it (``exp.generative``, ``exp.defenses``, ``exp.ablations``) in the same style: a
+it (``exp.generative``, ``exp.defenses``, ``exp.ablations``, ``exp.verification``) in the
+same style: a
 ``<stage>_key(...)`` method and a ``<stage>(...)`` method returning :class:`Built` (or the
 attack's tensors), cached by key.
 
@@ -31,6 +32,7 @@ from ..unlearn import get_method
 from .ablations import AblationStages
 from .defenses import DefenseStages
 from .generative import GenerativeStages
+from .verification import VerificationStages
 from .stage import EVAL_CODE, ORIGINAL_CODE, UMA_CODE, Built, cached_model, cpu_state
 
 
@@ -63,6 +65,11 @@ class Experiment:
     def ablations(self) -> AblationStages:
         """Attack-steps and step-size sweeps (notebook 05)."""
         return AblationStages(self)
+
+    @cached_property
+    def verification(self) -> VerificationStages:
+        """The verifier's reports on this profile's models (notebook 02)."""
+        return VerificationStages(self)
 
     # ----------------------------------------------------------------- data
     @cached_property

@@ -1,5 +1,6 @@
 """Cached stages of the generative experiment (notebook 03): MAE training, I2I / SalUn
-unlearning of the MAE, UMA on the generator, and the IS / FID / L1 tables.
+unlearning of the MAE, UMA on the generator, the IS / FID / accuracy / L1 tables and the
+attack-budget curve.
 
 Pipeline (paper Appendix A.3): I0 ground truth, Im = I0 with a centred square of patches
 masked, I1 = original MAE's inpainting of Im, I2 = unlearned MAE's inpainting of Im, I3 =
@@ -9,6 +10,7 @@ unlearned MAE's inpainting of Im + delta where UMA chose delta to make I3 close 
 from __future__ import annotations
 
 import math
+import re
 import time
 from dataclasses import dataclass
 from functools import cached_property
@@ -21,9 +23,11 @@ from .. import cache
 from ..attacks.uma import uma
 from ..config import GENERATIVE_METHODS, GenerativeConfig
 from ..data.splits import to_float
-from ..metrics.generative import classifier_features, fid_from_features, inception_score, l1_distance
+from ..metrics.generative import (FeatureModule, fid_torchmetrics, inception_score_torchmetrics,
+                                  l1_distance)
 from ..models.mae import (MAE, Inpainter, MAEConfig, centre_square_keep, inpainted_region,
                           mask_image, train_mae)
+from ..models.region_classifier import RegionClassifier, region_box, train_region_classifier
 from ..unlearn.generative import GENERATIVE_METHODS as GENERATIVE_UNLEARNING
 from .stage import Built, cached_model, cpu_state
 
@@ -33,8 +37,28 @@ if TYPE_CHECKING:
 MAE_CODE = ("umalib.models.mae", "umalib.data.splits")  # code roots of every MAE stage
 
 ATTACKS: tuple[str, ...] = ("none", "8/255", "unbounded")
-TABLE3_COLUMNS = ["method", "attack", "IS_R", "IS_F", "FID_R", "FID_F"]
+TABLE3_COLUMNS = ["method", "attack", "IS_R", "IS_F", "FID_R", "FID_F", "Acc_R", "Acc_F"]
 TABLE7_COLUMNS = ["method", "set", "attack", "L1_per_image", "L1_per_pixel"]
+BUDGET_COLUMNS = ["method", "set", "eps", "L1_per_image", "closed"]
+# The generative-config fields the original MAE and the feature network are built from.
+_MAE_FIELDS = ("train_subset", "patch_size", "embed_dim", "depth", "heads", "decoder_dim",
+               "decoder_depth", "mask_ratio", "epochs", "lr", "batch_size", "centre_share",
+               "square_frac")
+_FEATURE_FIELDS = ("train_subset", "patch_size", "square_frac", "feature_dim", "feature_epochs")
+# Unlearning reads the MAE's fields and these; the attacks those and the evaluation's. The
+# metric fields (feature_*) and budget_eps stay out: a new budget or feature size adds stages
+# without rebuilding the unlearned models or the attacks already made.
+_UNLEARN_FIELDS = _MAE_FIELDS + ("forget_classes", "unlearn_epochs", "unlearn_lr",
+                                 "unlearn_batch_size", "unlearn_samples", "salun_retain_weight",
+                                 "salun_lr")
+_ATTACK_FIELDS = _UNLEARN_FIELDS + ("eval_samples", "eps", "steps", "step_size",
+                                    "unbounded_step_size")
+_TAG = re.compile(r"^(\d+(?:\.\d+)?)/255$")
+
+
+def budget_tag(eps255: float) -> str:
+    """The attack tag of an L-inf budget given in units of 1/255, e.g. 8 -> "8/255"."""
+    return f"{eps255:g}/255"
 
 
 def mae_config(g: GenerativeConfig, channels: int, image_size: int) -> MAEConfig:
@@ -94,8 +118,12 @@ class GenerativeStages:
         return EvalSet(x, mask_image(x, keep, self.cfg), y)
 
     # ---------------------------------------------------------------- models
-    def _key(self, stage: str, extra: dict, upstream: list[str], code: tuple) -> str:
-        return cache.make_key(stage, {"generative": self.g, "seed": self.exp.profile.seed, **extra},
+    def _key(self, stage: str, extra: dict, upstream: list[str], code: tuple,
+             fields: tuple[str, ...] | None = None) -> str:
+        """Cache key of a stage; ``fields`` limits the generative config in it to the fields the
+        stage reads (so that, e.g., a new SalUn learning rate does not retrain the MAE)."""
+        g = self.g if fields is None else {f: getattr(self.g, f) for f in fields}
+        return cache.make_key(stage, {"generative": g, "seed": self.exp.profile.seed, **extra},
                               upstream=upstream, data=self.exp.splits.fingerprint,
                               code=MAE_CODE + (mae_config,) + code)
 
@@ -105,23 +133,26 @@ class GenerativeStages:
         return m.to(self.exp.device).eval()
 
     def original_key(self) -> str:
-        return self._key("mae", {}, [], (GenerativeStages.original,))
+        return self._key("mae", {}, [], (GenerativeStages.original,), fields=_MAE_FIELDS)
 
     def original(self) -> Built:
         """The MAE trained on the training split (all classes), cached."""
         def build() -> tuple[dict, dict]:
             x = to_float(self.exp.splits.x_train[: self.g.train_subset])
+            t0 = time.perf_counter()
             mae, losses = train_mae(self.cfg, x, epochs=self.g.epochs, batch_size=self.g.batch_size,
                                     lr=self.g.lr, seed=self.exp.profile.seed, device=self.exp.device,
-                                    progress=self.exp.progress)
-            return cpu_state(mae), {"losses": losses}
+                                    progress=self.exp.progress, centre_share=self.g.centre_share,
+                                    square_frac=self.g.square_frac)
+            return cpu_state(mae), {"losses": losses, "seconds": time.perf_counter() - t0}
 
         return cached_model("mae", self.original_key(), build, self._mae, self.exp.force)
 
     def unlearned_key(self, method: str) -> str:
         return self._key("mae_unlearned", {"method": method}, [self.original_key()],
                          (GENERATIVE_UNLEARNING[method].__module__, GenerativeStages.unlearned,
-                          GenerativeStages.unlearn_data, GenerativeStages._side))
+                          GenerativeStages.unlearn_data, GenerativeStages._side),
+                         fields=_UNLEARN_FIELDS)
 
     def unlearned(self, method: str) -> Built:
         """The MAE unlearned with "I2I" or "SalUn", cached."""
@@ -132,11 +163,14 @@ class GenerativeStages:
             orig = self.original().model
             r, f = self.unlearn_data()
             t0 = time.perf_counter()
-            m = GENERATIVE_UNLEARNING[method](orig, r, f, epochs=self.g.unlearn_epochs,
-                                              lr=self.g.unlearn_lr,
+            lr, extra = self.g.unlearn_lr, {}
+            if method == "SalUn":
+                lr = self.g.salun_lr if self.g.salun_lr is not None else lr
+                extra = {"retain_weight": self.g.salun_retain_weight}
+            m = GENERATIVE_UNLEARNING[method](orig, r, f, epochs=self.g.unlearn_epochs, lr=lr,
                                               batch_size=self.g.unlearn_batch_size,
                                               seed=self.exp.profile.seed, device=self.exp.device,
-                                              progress=self.exp.progress)
+                                              progress=self.exp.progress, **extra)
             return cpu_state(m), {"seconds": time.perf_counter() - t0}
 
         return cached_model("mae_unlearned", self.unlearned_key(method), build, self._mae,
@@ -162,19 +196,44 @@ class GenerativeStages:
         r = self.region.to(generated.dtype)
         return r * generated + (1 - r) * i0
 
+    def budget(self, attack: str) -> tuple[float | None, float]:
+        """(eps, step size) in pixel units of an attack tag: "unbounded" (eps None, step
+        generative.unbounded_step_size) or "<e>/255" for e = generative.eps x 255 (Table 7's
+        attack, step generative.step_size) or e in generative.budget_eps (the budget curve).
+
+        Budget-curve steps are eps / 8 clamped to [step_size, unbounded_step_size]: 60 sign
+        steps of 1/255 cannot reach the corners of a 64/255 box, and steps far above eps only
+        bounce between its faces; 8/255 keeps Table 7's 1/255, so that attack is shared.
+        """
+        if attack == "unbounded":
+            return None, self.g.unbounded_step_size
+        m = _TAG.match(attack) if isinstance(attack, str) else None
+        allowed = sorted({round(self.g.eps * 255, 6), *map(float, self.g.budget_eps)})
+        if m is None or float(m.group(1)) not in allowed:
+            raise ValueError(f"attack must be 'unbounded' or one of "
+                             f"{[budget_tag(e) for e in allowed]}, got {attack!r}")
+        eps = float(m.group(1)) / 255
+        if math.isclose(eps, self.g.eps, rel_tol=1e-6):
+            return self.g.eps, self.g.step_size
+        return eps, min(max(eps / 8, self.g.step_size), self.g.unbounded_step_size)
+
     def attacked(self, method: str, side: str, attack: str) -> dict[str, torch.Tensor]:
-        """UMA on the generator: I3 for ``attack`` in "8/255" (eps = generative.eps) or
-        "unbounded"; cached. The loss is the MSE between the two models' generated squares
-        (the pass-through border carries no knowledge). Returns x_adv, outputs (I3 composited
-        into the clean image), loss_history, seconds."""
-        if attack not in ATTACKS[1:]:
-            raise ValueError(f"attack must be one of {ATTACKS[1:]}, got {attack!r}")
-        bounded = attack != "unbounded"
-        key = self._key("mae_uma", {"method": method, "side": side, "attack": attack},
+        """UMA on the generator: I3 for ``attack`` = "unbounded" or an L-inf budget "<e>/255"
+        (see :meth:`budget`); cached. The loss is the MSE between the two models' generated
+        squares (the pass-through border carries no knowledge). Returns x_adv, outputs (I3
+        composited into the clean image), loss_history, seconds."""
+        if method not in GENERATIVE_METHODS:
+            raise ValueError(f"generative method must be one of {GENERATIVE_METHODS}, got {method!r}")
+        if side not in ("retain", "forget"):
+            raise ValueError(f"side must be 'retain' or 'forget', got {side!r}")
+        eps, step = self.budget(attack)
+        key = self._key("mae_uma", {"method": method, "side": side, "attack": attack,
+                                    "eps": eps, "step_size": step},
                         [self.unlearned_key(method)],
                         ("umalib.attacks.uma", GenerativeStages.attacked, GenerativeStages.eval_set,
                          GenerativeStages._side, GenerativeStages.keep.func,
-                         GenerativeStages.region.func, GenerativeStages.composite))
+                         GenerativeStages.region.func, GenerativeStages.composite,
+                         GenerativeStages.budget), fields=_ATTACK_FIELDS)
 
         def build() -> tuple[dict, dict]:
             orig = self.original().model
@@ -183,9 +242,7 @@ class GenerativeStages:
             r = self.region.float()
             f_orig = lambda im, m=Inpainter(orig, self.keep).eval(): m(im) * r.to(im.device)
             f_unl = lambda im, m=Inpainter(unl, self.keep).eval(): m(im) * r.to(im.device)
-            res = uma(f_orig, f_unl, ev.im,
-                      eps=self.g.eps if bounded else None,
-                      step_size=self.g.step_size if bounded else self.g.unbounded_step_size,
+            res = uma(f_orig, f_unl, ev.im, eps=eps, step_size=step,
                       steps=self.g.steps, loss="mse", task="generative",
                       batch_size=256, seed=self.exp.profile.seed, device=self.exp.device,
                       progress=self.exp.progress)
@@ -209,28 +266,68 @@ class GenerativeStages:
                     out[(m, a, side)] = self.attacked(m, side, a)["outputs"]
         return out
 
-    # ----------------------------------------------------------------- tables
+    # ----------------------------------------------------------------- metrics
+    def feature_net_key(self) -> str:
+        return self._key("mae_features", {}, [],
+                         ("umalib.models.region_classifier", GenerativeStages.feature_net,
+                          GenerativeStages.region.func, GenerativeStages.keep.func),
+                         fields=_FEATURE_FIELDS)
+
+    def feature_net(self) -> Built:
+        """The domain feature network of FID / IS / accuracy: a classifier of the inpainted
+        square alone (:mod:`umalib.models.region_classifier`), trained on the MAE's training
+        images; cached. Its ``meta`` holds the test accuracy on ground-truth squares."""
+        box = region_box(self.region)
+        k, c = self.exp.splits.num_classes, self.cfg.channels
+
+        def build() -> tuple[dict, dict]:
+            sp = self.exp.splits
+            x = to_float(sp.x_train[: self.g.train_subset])
+            t0 = time.perf_counter()
+            net, losses = train_region_classifier(
+                x, sp.y_train[: self.g.train_subset], box, num_classes=k,
+                feature_dim=self.g.feature_dim, epochs=self.g.feature_epochs,
+                seed=self.exp.profile.seed, device=self.exp.device, progress=self.exp.progress)
+            with torch.no_grad():
+                xt = to_float(sp.x_test)
+                pred = torch.cat([net(xt[i:i + 1024].to(self.exp.device)).argmax(1).cpu()
+                                  for i in range(0, len(xt), 1024)])
+            acc = float((pred == sp.y_test).float().mean()) * 100
+            return cpu_state(net), {"losses": losses, "test_acc": acc,
+                                    "seconds": time.perf_counter() - t0}
+
+        def load(t: dict[str, torch.Tensor]) -> RegionClassifier:
+            net = RegionClassifier(box, c, k, self.g.feature_dim)
+            net.load_state_dict(t)
+            return net.to(self.exp.device).eval()
+
+        return cached_model("mae_features", self.feature_net_key(), build, load, self.exp.force)
+
     def tables(self) -> tuple[pd.DataFrame, pd.DataFrame, dict]:
-        """Table 3 (IS / FID per method, attack and side) and Table 7 (L1 to I1)."""
-        clf = self.exp.original().model
-        feats: Callable[[torch.Tensor], torch.Tensor] = classifier_features(clf)
+        """Table 3 (IS / FID / accuracy per method, attack and side) and Table 7 (L1 to I1).
 
-        @torch.no_grad()
-        def probs(x: torch.Tensor) -> torch.Tensor:
-            clf.eval()
-            return torch.softmax(clf(x.to(self.exp.device)), 1).cpu()
-
+        IS and FID go through torchmetrics with :meth:`feature_net` as the custom feature
+        module (standardised ``feature_dim``-d penultimate features for FID, logits for IS);
+        FID compares the outputs with the ground-truth images of the same side. ``Acc`` is the
+        feature network's accuracy (%) on the outputs' squares: how much class content the
+        model drew where it was asked to inpaint."""
+        net = self.feature_net().model
+        dev = self.exp.device
+        feats = FeatureModule(net.features, self.g.feature_dim)
+        logits = FeatureModule(net, self.exp.splits.num_classes)
         outs = self.outputs()
-        i0 = {s: self.eval_set(s).i0 for s in ("retain", "forget")}
-        ref_feats = {s: feats(i0[s].to(self.exp.device)).cpu() for s in i0}
+        evs = {s: self.eval_set(s) for s in ("retain", "forget")}
         t3, t7 = [], []
         keys = [("Original", "none")] + [(m, a) for m in GENERATIVE_METHODS for a in ATTACKS]
         for m, a in keys:
             row: dict[str, Any] = {"method": m, "attack": a}
             for s, tag in (("retain", "R"), ("forget", "F")):
-                o = outs[(m, a, s)]
-                row[f"IS_{tag}"] = inception_score(probs(o).numpy())[0]
-                row[f"FID_{tag}"] = fid_from_features(feats(o.to(self.exp.device)).cpu(), ref_feats[s])
+                o, ev = outs[(m, a, s)], evs[s]
+                row[f"IS_{tag}"] = inception_score_torchmetrics(o, logits, device=dev)
+                row[f"FID_{tag}"] = fid_torchmetrics(ev.i0, o, feats, device=dev)
+                with torch.no_grad():
+                    pred = net(o.to(dev)).argmax(1).cpu()
+                row[f"Acc_{tag}"] = float((pred == ev.labels).float().mean()) * 100
                 if m != "Original":
                     per_img, _ = l1_distance(o, outs[("Original", "none", s)])
                     n_values = int(self.region.sum()) * self.cfg.channels
@@ -239,6 +336,45 @@ class GenerativeStages:
             t3.append(row)
         return (pd.DataFrame(t3, columns=TABLE3_COLUMNS), pd.DataFrame(t7, columns=TABLE7_COLUMNS),
                 outs)
+
+    def original_error(self) -> pd.DataFrame:
+        """L1(I1, I0) of the original inpainter per side: per image and per pixel of the
+        generated square (0-255 units), i.e. how good the target UMA recovers towards is."""
+        orig = self.original().model
+        rows = []
+        for s in ("retain", "forget"):
+            ev = self.eval_set(s)
+            per_img, _ = l1_distance(self.composite(self.inpaint(orig, ev.im), ev.i0), ev.i0)
+            n_values = int(self.region.sum()) * self.cfg.channels
+            rows.append({"set": s, "L1_per_image": per_img, "L1_per_pixel": per_img / n_values})
+        return pd.DataFrame(rows, columns=["set", "L1_per_image", "L1_per_pixel"])
+
+    def budget_curve(self, methods: tuple[str, ...] = GENERATIVE_METHODS) -> pd.DataFrame:
+        """Share of the L1 gap UMA closes at every budget of ``generative.budget_eps`` and
+        unbounded: closed = 1 - L1(I3, I1) / L1(I2, I1) (per-image means, 0-255 units), per
+        method and side. Columns :data:`BUDGET_COLUMNS`; ``eps`` in units of 1/255, inf for
+        the unbounded attack.
+
+        Nested budgets: I3 at eps is, per image, the best (lowest L1 to I1) of the attacks at
+        every budget <= eps. Each of those perturbations lies inside the eps ball and the
+        attacker holds I1 (it is UMA's target), so this is an attack at eps; it makes the curve
+        non-decreasing by construction, where independent PGD runs can dip by chance.
+        """
+        bad = [m for m in methods if m not in GENERATIVE_METHODS]
+        if bad or not methods:
+            raise ValueError(f"methods must be a non-empty subset of {GENERATIVE_METHODS}, got {methods!r}")
+        orig = self.original().model
+        budgets = [(float(e), budget_tag(e)) for e in self.g.budget_eps] + [(math.inf, "unbounded")]
+        rows = []
+        for m in methods:
+            unl = self.unlearned(m).model
+            for s in ("forget", "retain"):
+                ev = self.eval_set(s)
+                i1 = self.composite(self.inpaint(orig, ev.im), ev.i0)
+                i2 = self.composite(self.inpaint(unl, ev.im), ev.i0)
+                i3 = [(e, self.attacked(m, s, tag)["outputs"]) for e, tag in budgets]
+                rows += [{"method": m, "set": s, **r} for r in budget_closed(i1, i2, i3)]
+        return pd.DataFrame(rows, columns=BUDGET_COLUMNS)
 
     def grid(self, method: str, side: str, n: int = 6) -> dict[str, torch.Tensor]:
         """Rows I0, Im, I1, I2, I3 (8/255) for the figure of ``method`` on ``side``."""
@@ -250,6 +386,64 @@ class GenerativeStages:
                 "I2 unlearned": self.composite(self.inpaint(unl, ev.im[:n]), ev.i0[:n]),
                 "I3 UMA 8/255": self.attacked(method, side, "8/255")["outputs"][:n],
                 "I3 unbounded": self.attacked(method, side, "unbounded")["outputs"][:n]}
+
+
+def budget_closed(i1: torch.Tensor, i2: torch.Tensor,
+                  i3: list[tuple[float, torch.Tensor]]) -> list[dict[str, float]]:
+    """Rows ``eps, L1_per_image, closed`` of a budget curve from I1, I2 (N, C, H, W) and the
+    attacked outputs I3 at increasing budgets ``[(eps, images), ...]``; L1 in 0-255 units per
+    image (sum over values, mean over images). I3 at a budget is, per image, the closest to I1
+    of the outputs at every budget up to it (a perturbation within a smaller ball lies within
+    the larger one), so ``closed`` never decreases with eps.
+    """
+    if not i3:
+        raise ValueError("i3 must hold at least one budget")
+    eps = [e for e, _ in i3]
+    if eps != sorted(eps) or len(set(eps)) != len(eps):
+        raise ValueError(f"i3 budgets must be increasing and distinct, got {eps}")
+    for name, t in (("i2", i2), *((f"i3 at {e}", x) for e, x in i3)):
+        if t.shape != i1.shape:
+            raise ValueError(f"{name} has shape {tuple(t.shape)}, I1 {tuple(i1.shape)}")
+    per_image = lambda a: (a.double() - i1.double()).abs().flatten(1).sum(1) * 255.0
+    gap = float(per_image(i2).mean())
+    rows, best = [], None
+    for e, x in i3:
+        d = per_image(x)
+        best = d if best is None else torch.minimum(best, d)
+        l1 = float(best.mean())
+        rows.append({"eps": float(e), "L1_per_image": l1,
+                     "closed": 1.0 - l1 / gap if gap > 0 else math.nan})
+    return rows
+
+
+def budget_reach(curve: pd.DataFrame, share: float = 0.9) -> dict[tuple[str, str], float | None]:
+    """{(method, set): the smallest eps (units of 1/255, inf = unbounded) at which the mean
+    closed share reaches ``share``, or None when no budget does} of a budget-curve table."""
+    if not 0 < share <= 1:
+        raise ValueError(f"share must be in (0, 1], got {share}")
+    out: dict[tuple[str, str], float | None] = {}
+    for (m, s), g in curve.groupby(["method", "set"], sort=False):
+        hit = g[g["closed"] >= share].sort_values("eps")
+        out[(m, s)] = float(hit["eps"].iloc[0]) if len(hit) else None
+    return out
+
+
+def separation(t3: pd.DataFrame, column: str, method: str, attack: str = "none") -> dict[str, Any]:
+    """How far ``method``'s row of an aggregated Table 3 (means, ``<column>_std``) lies from
+    the original's in ``column``: ``diff`` (method - original), ``spread`` (the larger of the
+    two rows' seed standard deviations), ``ratio`` = |diff| / spread and ``separates`` (ratio
+    > 3). With one seed (no spread) ``ratio`` is inf where diff != 0, and ``separates`` False."""
+    std = f"{column}_std"
+    if column not in t3.columns or std not in t3.columns:
+        raise ValueError(f"t3 needs the columns {column} and {std} (an aggregated table)")
+    row = lambda m, a: t3[(t3.method == m) & (t3.attack == a)].iloc[0]
+    o, r = row("Original", "none"), row(method, attack)
+    diff = float(r[column] - o[column])
+    spread = max(float(o[std]), float(r[std]))
+    if math.isnan(spread):
+        return {"diff": diff, "spread": spread, "ratio": math.nan, "separates": False}
+    ratio = abs(diff) / spread if spread > 0 else (math.inf if diff else 0.0)
+    return {"diff": diff, "spread": spread, "ratio": ratio, "separates": bool(ratio > 3)}
 
 
 def l1_ratio(t7: pd.DataFrame, method: str) -> float:

@@ -8,6 +8,7 @@ the stages do; jobs of different seeds are independent.
     original -> unlearned -> attacks -> defenses
              -> generative
                 unlearned -> ablations
+                unlearned -> verification
 """
 
 from __future__ import annotations
@@ -38,7 +39,8 @@ def _attacks(e: Experiment) -> None:
 
 
 def _generative(e: Experiment) -> None:
-    e.generative.tables()
+    g = e.generative
+    g.tables(), g.original_error(), g.budget_curve()
 
 
 def _defenses(e: Experiment) -> None:
@@ -52,6 +54,10 @@ def _ablations(e: Experiment) -> None:
     e.ablations.figure4(), e.ablations.figure5()
 
 
+def _verification(e: Experiment) -> None:
+    e.verification.table()
+
+
 # name -> (what it builds, the jobs of the same seed it needs first)
 JOBS: dict[str, tuple[Callable[[Experiment], None], tuple[str, ...]]] = {
     "original": (_original, ()),
@@ -59,6 +65,7 @@ JOBS: dict[str, tuple[Callable[[Experiment], None], tuple[str, ...]]] = {
     "generative": (_generative, ("original",)),
     "attacks": (_attacks, ("unlearned",)),
     "ablations": (_ablations, ("unlearned",)),
+    "verification": (_verification, ("unlearned",)),
     "defenses": (_defenses, ("attacks",)),
 }
 
@@ -159,7 +166,14 @@ def job_costs(p: config.Profile) -> dict[str, float]:
     inner = sum(m[k].epochs * (n + d.adv_steps * f_cw) for k in d.adv_methods)
     cost["defenses"] = (inner + attacked["classwise"] * a.steps * len(a.eps)
                         * (len(d.adv_methods) + len(d.purify_methods)))
+    v = p.verify
+    rungs = a.steps + 2 * 3 * round(1.5 * a.steps) if v.strength == "strong" else a.steps
+    cost["verification"] = sum(min(forget[k], v.max_samples or forget[k]) * rungs
+                               for k, _ in v.models)
     g = p.generative
+    # MAE training, 2 methods' unlearning, and UMA on 2 methods x 2 sides at Table 7's budget,
+    # unbounded and every other budget of the curve
+    budgets = 2 + len(set(g.budget_eps) - {round(g.eps * 255, 6)})
     cost["generative"] = (g.epochs * min(n, g.train_subset) + 2 * g.unlearn_epochs * 2
-                          * g.unlearn_samples + 2 * 2 * 2 * g.eval_samples * g.steps)
+                          * g.unlearn_samples + 2 * 2 * budgets * g.eval_samples * g.steps)
     return cost

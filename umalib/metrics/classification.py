@@ -15,7 +15,7 @@ from tqdm.auto import tqdm
 
 ArrayLike = torch.Tensor | np.ndarray
 
-__all__ = ["predict", "predictions", "accuracy", "residual_knowledge"]
+__all__ = ["predict", "predictions", "accuracy", "residual_flags", "residual_knowledge"]
 
 
 # ---------------------------------------------------------------------------------------------
@@ -169,18 +169,26 @@ def accuracy(
     return 100.0 * correct
 
 
-def residual_knowledge(unlearned_logits: torch.Tensor, retrained_logits: torch.Tensor,
-                       labels: torch.Tensor) -> float:
-    """Share of (perturbed) forget samples that the unlearned model classifies correctly while
-    the retrained model, given the same inputs, does not (Hsu et al.'s residual knowledge).
+def residual_flags(unlearned_logits: torch.Tensor, retrained_logits: torch.Tensor,
+                   labels: torch.Tensor) -> torch.Tensor:
+    """Per (perturbed) forget sample: the unlearned model classifies it correctly while the
+    retrained model, given the same input, does not (Hsu et al.'s residual knowledge).
 
     It separates knowledge left behind by unlearning from plain generalisation: a UMA input
     that fools the retrained model too proves nothing about the unlearned one.
-    Returns a value in [0, 1].
+    Returns a bool tensor (N,).
     """
+    labels = labels.to(unlearned_logits.device)
     u = unlearned_logits.argmax(1) == labels
-    r = retrained_logits.argmax(1) == labels
-    return float((u & ~r).float().mean())
+    r = retrained_logits.to(unlearned_logits.device).argmax(1) == labels
+    return u & ~r
+
+
+def residual_knowledge(unlearned_logits: torch.Tensor, retrained_logits: torch.Tensor,
+                       labels: torch.Tensor) -> float:
+    """Share in [0, 1] of :func:`residual_flags` (the notebooks' ``residual_*`` columns and the
+    verifier's residual line)."""
+    return float(residual_flags(unlearned_logits, retrained_logits, labels).float().mean())
 
 
 def predictions(model: torch.nn.Module, x: torch.Tensor, device: str = "cpu") -> torch.Tensor:

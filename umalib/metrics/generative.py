@@ -5,6 +5,9 @@
   ``classifier_features`` turns one of our classifiers into a domain feature network (a score
   computed with it is NOT the standard FID and must be labelled as such).
 - ``inception_score`` from class probabilities.
+- ``fid_torchmetrics`` / ``inception_score_torchmetrics``: the same scores through
+  ``torchmetrics.image`` with a custom feature module (what the experiments use); the
+  hand-written ones above remain as a reference implementation and for feature arrays.
 - ``l1_distance`` in 0-255 units, per image and per value.
 """
 
@@ -28,7 +31,8 @@ from .classification import (ArrayLike, _check_batch_size, _iter_batches, _modul
                              _num_batches, _restore_modes, _split_batch, _to_numpy64)
 
 __all__ = ["frechet_distance", "fid_from_features", "fid", "inception_score",
-           "classifier_features", "inception_feature_fn", "INCEPTION_INPUT_RANGE", "l1_distance"]
+           "classifier_features", "inception_feature_fn", "INCEPTION_INPUT_RANGE", "l1_distance",
+           "FeatureModule", "fid_torchmetrics", "inception_score_torchmetrics"]
 
 
 # ---------------------------------------------------------------------------------------------
@@ -312,6 +316,99 @@ def inception_feature_fn(
         return f.float()
 
     return feature_fn
+
+
+# ---------------------------------------------------------------------------------------------
+# torchmetrics
+
+
+class FeatureModule(nn.Module):
+    """A feature callable (B, ...) -> (B, D) as the ``nn.Module`` torchmetrics takes for
+    ``feature``, with the ``num_features`` attribute it reads (so it never probes the callable
+    with a dummy 3x299x299 uint8 image). Runs without gradients."""
+
+    def __init__(self, fn: Callable[[torch.Tensor], torch.Tensor], num_features: int) -> None:
+        super().__init__()
+        if not callable(fn):
+            raise ValueError("fn must be callable: (B, ...) -> (B, D)")
+        if not isinstance(num_features, int) or num_features < 1:
+            raise ValueError(f"num_features must be an int >= 1, got {num_features!r}")
+        self.fn, self.num_features = fn, num_features
+        if isinstance(fn, nn.Module):  # registered, so .to(device) moves it
+            self.net = fn
+
+    @torch.no_grad()
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        f = torch.as_tensor(self.fn(x))
+        f = f.reshape(f.shape[0], -1)
+        if f.shape[1] != self.num_features:
+            raise ValueError(f"the feature callable returned {f.shape[1]} features, "
+                             f"declared {self.num_features}")
+        return f.float()
+
+
+def _num_features(feature: nn.Module) -> int:
+    n = getattr(feature, "num_features", None)
+    if not isinstance(feature, nn.Module) or not isinstance(n, int) or n < 1:
+        raise ValueError("feature must be an nn.Module with an int attribute num_features "
+                         "(wrap a callable in FeatureModule)")
+    return n
+
+
+def fid_torchmetrics(real: torch.Tensor, fake: torch.Tensor, feature: nn.Module, *,
+                     batch_size: int = 256, min_samples_per_dim: float = 5.0,
+                     device: str | torch.device = "cpu") -> float:
+    """FID between ``real`` and ``fake`` (N, ...) through
+    ``torchmetrics.image.fid.FrechetInceptionDistance`` with the custom ``feature`` module.
+
+    ``feature`` maps a batch to (B, D) and declares ``num_features`` = D: the TF-Inception
+    network where its weights are available, otherwise a domain network (label the score).
+    Both sets need at least ``min_samples_per_dim`` x D samples: with fewer, the covariances are
+    rank-deficient or too noisy and the score mostly measures sample size. Inputs are passed to
+    the module as they are (floats, no uint8 conversion).
+    """
+    from torchmetrics.image.fid import FrechetInceptionDistance
+
+    d = _num_features(feature)
+    _check_batch_size(batch_size)
+    if not min_samples_per_dim > 0:
+        raise ValueError(f"min_samples_per_dim must be > 0, got {min_samples_per_dim}")
+    for name, t in (("real", real), ("fake", fake)):
+        if not isinstance(t, torch.Tensor) or t.dim() < 2:
+            raise ValueError(f"{name} must be a tensor (N, ...)")
+        if len(t) < max(2, min_samples_per_dim * d):
+            raise ValueError(f"{name} has {len(t)} samples; FID on {d}-d features needs at least "
+                             f"{min_samples_per_dim:g} x {d} = {math.ceil(min_samples_per_dim * d)}")
+    metric = FrechetInceptionDistance(feature=feature, reset_real_features=True, normalize=False)
+    metric = metric.to(device)
+    for t, is_real in ((real, True), (fake, False)):
+        for i in range(0, len(t), batch_size):
+            metric.update(t[i:i + batch_size].to(device), real=is_real)
+    return float(metric.compute())
+
+
+def inception_score_torchmetrics(images: torch.Tensor, logits: nn.Module, *,
+                                 batch_size: int = 256, device: str | torch.device = "cpu"
+                                 ) -> float:
+    """IS of ``images`` through ``torchmetrics.image.inception.InceptionScore`` with a custom
+    module returning class logits (B, K) (torchmetrics applies the softmax). One split: the
+    score of the whole set, so torchmetrics' random shuffle before splitting has no effect."""
+    from torchmetrics.image.inception import InceptionScore
+
+    if not isinstance(logits, nn.Module):
+        raise ValueError("logits must be an nn.Module returning class logits (B, K)")
+    _check_batch_size(batch_size)
+    if not isinstance(images, torch.Tensor) or images.dim() < 2 or len(images) < 1:
+        raise ValueError("images must be a non-empty tensor (N, ...)")
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", UserWarning)  # "will save all extracted features"
+        metric = InceptionScore(feature=logits, splits=1, normalize=False).to(device)
+    for i in range(0, len(images), batch_size):
+        metric.update(images[i:i + batch_size].to(device))
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", UserWarning)  # the std of a single split (degrees of freedom)
+        mean, _ = metric.compute()
+    return float(mean)
 
 
 # ---------------------------------------------------------------------------------------------

@@ -392,13 +392,16 @@ def _check_images(x: Tensor, cfg: MAEConfig, name: str) -> None:
 def train_mae(cfg: MAEConfig, x_train: Tensor, *, epochs: int, batch_size: int, lr: float,
               weight_decay: float = 0.05, seed: int = 0, device: str | torch.device = "cpu",
               progress: bool = True, visible_weight: float = 0.0,
-              warmup_frac: float = 0.05) -> tuple[MAE, list[float]]:
+              warmup_frac: float = 0.05, centre_share: float = 0.0,
+              square_frac: float = 0.5) -> tuple[MAE, list[float]]:
     """Train an MAE on ``x_train`` (N, C, H, W) in [0, 1] with random patch masks.
 
     AdamW (betas 0.9, 0.95), linear warm-up over ``warmup_frac`` of the steps then cosine decay
     to 0. Loss: MSE on masked patches + ``visible_weight`` x MSE on visible ones. Masks hide
-    ``cfg.mask_ratio`` of the patches. Returns the model (eval mode, on ``device``) and the mean
-    training loss of every epoch.
+    ``cfg.mask_ratio`` of the patches; a seeded ``centre_share`` of the batches instead hide the
+    centred square of :func:`centre_square_keep` (``square_frac``), the inpainting task the
+    model is evaluated on. Returns the model (eval mode, on ``device``) and the mean training
+    loss of every epoch.
     """
     _check_images(x_train, cfg, "x_train")
     if epochs < 1:
@@ -409,6 +412,9 @@ def train_mae(cfg: MAEConfig, x_train: Tensor, *, epochs: int, batch_size: int, 
         raise ValueError("lr must be > 0")
     if not 0.0 <= warmup_frac < 1.0:
         raise ValueError("warmup_frac must be in [0, 1)")
+    if not 0.0 <= centre_share <= 1.0:
+        raise ValueError("centre_share must be in [0, 1]")
+    centre = centre_square_keep(cfg, 1, square_frac, device=device) if centre_share else None
     torch.manual_seed(seed)
     gen = torch.Generator().manual_seed(seed)
     model = MAE(cfg).to(device)
@@ -433,7 +439,11 @@ def train_mae(cfg: MAEConfig, x_train: Tensor, *, epochs: int, batch_size: int, 
         running, seen = 0.0, 0
         for i in range(0, n, batch_size):
             xb = x_train[perm[i:i + batch_size]].to(device, non_blocking=True)
-            keep = random_keep(cfg, xb.shape[0], cfg.mask_ratio, gen, device=device)
+            # no draw at centre_share 0, so that training is then exactly the random-mask one
+            if centre is not None and float(torch.rand(1, generator=gen)) < centre_share:
+                keep = centre.expand(xb.shape[0], -1)
+            else:
+                keep = random_keep(cfg, xb.shape[0], cfg.mask_ratio, gen, device=device)
             for g in opt.param_groups:
                 g["lr"] = lr_at(step)
             loss = _masked_mse(model(xb, keep), xb, keep, cfg, visible_weight).mean()

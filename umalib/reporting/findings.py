@@ -153,6 +153,10 @@ def generative_findings(t3: pd.DataFrame, t7: pd.DataFrame) -> list[str]:
         f.append(f"{m}: forget-side domain FID {o.FID_F:.1f} (original) -> {none.FID_F:.1f} (unlearned) -> "
                  f"{atk.FID_F:.1f} (UMA 8/255); the paper (Inception FID): 103.38 -> "
                  + ("306.43 -> 114.16." if m == "I2I" else "330.79 -> 133.82."))
+        if "Acc_F" in t3.columns:
+            f.append(f"{m}: square-classifier accuracy on the forget side {o.Acc_F:.1f}% (original) -> "
+                     f"{none.Acc_F:.1f}% (unlearned) -> {atk.Acc_F:.1f}% (UMA 8/255); retain side "
+                     f"{o.Acc_R:.1f}% -> {none.Acc_R:.1f}% -> {atk.Acc_R:.1f}%.")
     return f
 
 
@@ -227,4 +231,38 @@ def defense_findings(t4: pd.DataFrame, t5: pd.DataFrame, t6: pd.DataFrame,
             rec["met"] = met
             rec["sentence"] = ("On the means over seeds: " + rec["sentence"] + " Seed by seed: "
                                + sentence(c, f"{name} lower {col} than {base}"))
+    return out
+
+
+def verification_findings(tv: pd.DataFrame) -> list[str]:
+    """Sentences on the verifier's table (notebook 02): how much the strong ladder adds to the
+    paper's attack, and whether the verdict changes with it."""
+    out = []
+    pm = lambda r, c: f"{r[c]:.1f} ± {r.get(c + '_std', float('nan')):.1f}"  # noqa: E731
+    for _, r in tv.iterrows():
+        gain = r["mapped_strong"] - r["mapped_standard"]
+        out.append(f"{r['method']}: mapped back {pm(r, 'mapped_standard')} % (standard) -> "
+                   f"{pm(r, 'mapped_strong')} % (strong, +{gain:.1f} points; label-guided bound "
+                   f"{pm(r, 'mapped_label_guided')} %), residual {pm(r, 'residual_standard')} -> "
+                   f"{pm(r, 'residual_strong')} %. Verdict: {r['verdict']}"
+                   + ("" if r["verdict"] == r["verdict_standard"] else
+                      f" (the standard attack alone: {r['verdict_standard']})") + ".")
+    return out
+
+
+def budget_findings(curve: pd.DataFrame, reach: dict[tuple[str, str], float | None],
+                    n_visible: int, image: str, share: float = 0.9) -> list[str]:
+    """Sentences on the generative budget curve (notebook 03): per (method, set), the budget at
+    which the mean closed share first reaches ``share`` (``reach``, from
+    :func:`umalib.experiments.generative.budget_reach`) or its largest value, then how many
+    input values the attacker controls in an ``image`` ("1x28x28")."""
+    out = []
+    for (m, s), e in reach.items():
+        top = curve[(curve.method == m) & (curve.set == s)].closed.max()
+        if e is None:
+            how = f"is below {100 * share:.0f} % at every budget (at most {100 * top:.0f} %)"
+        else:
+            how = f"reaches {100 * share:.0f} % " + ("only unbounded" if math.isinf(e) else f"at {e:g}/255")
+        out.append(f"{m}, {s} set: the mean closed share {how}.")
+    out.append(f"The attacker controls {n_visible} input values (the visible context of a {image} image).")
     return out

@@ -75,6 +75,33 @@ def method_comparison(df: pd.DataFrame, title: str = "",
     return fig
 
 
+def verification_bars(df: pd.DataFrame, title: str = "") -> plt.Figure:
+    """The verifier's table (:meth:`umalib.experiments.verification.VerificationStages.table`):
+    per model, the mapped-back and residual shares (%) of each report line (clean, standard,
+    strong, label-guided), as grouped bars with one-std error bars over seeds."""
+    lines = [ln for ln in ("clean", "standard", "strong", "label_guided")
+             if f"mapped_{ln}" in df.columns and df[f"mapped_{ln}"].notna().any()]
+    fig, axes = plt.subplots(1, 2, figsize=(11, 3.6), sharey=True)
+    pos = np.arange(len(df))
+    width = 0.8 / max(len(lines), 1)
+    colors = plt.get_cmap(PALETTE)(np.arange(len(lines)))
+    for ax, metric, label in ((axes[0], "mapped", "mapped back (%)"),
+                              (axes[1], "residual", "residual vs retrained (%)")):
+        for i, ln in enumerate(lines):
+            col = f"{metric}_{ln}"
+            ax.bar(pos + (i - (len(lines) - 1) / 2) * width, df[col], width, color=colors[i],
+                   yerr=_err(df, col), capsize=2, error_kw={"elinewidth": 1},
+                   label=ln.replace("_", "-"))
+        ax.set_xticks(pos, df["method"], rotation=20, fontsize=8)
+        ax.set_title(label, fontsize=9)
+        ax.set_ylim(0, 105)
+    axes[0].legend(fontsize=7, title="report line", title_fontsize=7)
+    if title:
+        fig.suptitle(title)
+    fig.tight_layout()
+    return fig
+
+
 def attack_examples(x: torch.Tensor, x_adv: torch.Tensor, labels: torch.Tensor,
                     pred_original: torch.Tensor, pred_clean: torch.Tensor,
                     pred_attacked: torch.Tensor, classes: Sequence[str], eps: float,
@@ -170,6 +197,36 @@ def sweep(df: pd.DataFrame, x: str, title: str = "", xlabel: str | None = None,
         ax.legend(fontsize=8)
     if title:
         fig.suptitle(title, fontsize=10)
+    fig.tight_layout()
+    return fig
+
+
+def budget_curve(df: pd.DataFrame, target: float = 0.9, title: str = "") -> plt.Figure:
+    """Share of the L1 gap closed against the attack budget (columns ``method, set, eps,
+    closed``; eps in units of 1/255, inf = unbounded, drawn at the right end), one line per
+    method and set, error bars of one standard deviation over seeds where ``closed_std`` is
+    there; a dashed line at ``target`` (the paper's 90 %)."""
+    finite = sorted(e for e in df["eps"].unique() if np.isfinite(e))
+    pos = {e: float(np.log2(e)) for e in finite}
+    inf_x = (max(pos.values()) + 1.5) if pos else 0.0
+    fig, ax = plt.subplots(figsize=(6, 3.8))
+    for i, ((m, s), g) in enumerate(df.groupby(["method", "set"], sort=False)):
+        g = g.sort_values("eps")
+        xs = [pos.get(e, inf_x) for e in g["eps"]]
+        err = _err(g, "closed")
+        ax.errorbar(xs, g["closed"], yerr=err, marker="o" if s == "forget" else "s", capsize=3,
+                    ls="-" if s == "forget" else "--", label=f"{m}, {s} set",
+                    color=plt.get_cmap(PALETTE)(i % 10))
+    ax.axhline(target, color="grey", ls=":", lw=1)
+    ax.text(min(pos.values(), default=0.0), target, f" paper: {100 * target:.0f} % at 8/255",
+            va="bottom", fontsize=8, color="grey")
+    ticks = [*pos.values(), inf_x]
+    ax.set_xticks(ticks, [f"{e:g}" for e in finite] + ["unbounded"])
+    ax.set_xlabel("L-inf budget eps (units of 1/255)")
+    ax.set_ylabel("share of the L1 gap closed\n1 - L1(I3, I1) / L1(I2, I1)")
+    ax.legend(fontsize=8)
+    if title:
+        ax.set_title(title, fontsize=10)
     fig.tight_layout()
     return fig
 
