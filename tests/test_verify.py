@@ -253,8 +253,12 @@ def test_verdict_rules():
     # a model attacked against itself is mapped back completely: residual knowledge (class-wise)
     rep = verify(orig, orig, (x, y), steps=1, scenario="classwise", progress=False)
     assert rep.verdict.startswith("RESIDUAL KNOWLEDGE") and "mapped-back" in rep.rule
-    rep = verify(orig, orig, (x, y), steps=1, scenario="instancewise", progress=False)
-    assert rep.verdict.startswith("UNDECIDED")
+    assert rep.decision == "RESIDUAL KNOWLEDGE"
+    # plain callables are models too (here: the same network behind a function)
+    rep = verify(lambda t: orig(t), lambda t: orig(t), (x, y), steps=1, scenario="instancewise",
+                 progress=False)
+    assert rep.verdict.startswith("UNDECIDED") and rep.decision == "UNDECIDED"
+    assert rep.attacks[0].mapped_back.k == 40
 
 
 # ----------------------------------------------------------------------------- user data

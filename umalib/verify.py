@@ -45,10 +45,10 @@ import numpy as np
 import torch
 from torch import nn
 
-from .attacks.uma import parse_eps, uma
+from .attacks.uma import _better, parse_eps, uma
 from .config import STRENGTHS
 from .files import atomic_write
-from .metrics.classification import residual_flags
+from .metrics.classification import predict, residual_flags
 from .metrics.mia import MIAAttacker
 
 __all__ = ["STRENGTHS", "Rung", "ladder", "Share", "Outcome", "Report", "verify", "parse_eps_list",
@@ -161,6 +161,7 @@ class Report:
     upper_bound: Outcome | None
     retrained_UA: Share | None
     verdict: str
+    decision: str
     rule: str
     settings: list[dict]
     curve: list[dict] = field(default_factory=list)
@@ -355,19 +356,29 @@ def parse_eps_list(text: str | Sequence) -> list[float]:
     return sorted(set(values))
 
 
-def _prepare(model: Model | None, name: str, device: torch.device) -> Model | None:
+class _Callable(nn.Module):
+    """A plain callable as a module, so that every model goes through the same code."""
+
+    def __init__(self, fn: Callable[[torch.Tensor], torch.Tensor]) -> None:
+        super().__init__()
+        self.fn = fn
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.fn(x)
+
+
+def _prepare(model: Model | None, name: str, device: torch.device) -> nn.Module | None:
     if model is None:
         return None
     if not callable(model):
         raise ValueError(f"{name}: must be an nn.Module or a callable mapping images to logits")
-    if isinstance(model, nn.Module):
-        model = model.to(device).eval()
-    return model
+    if not isinstance(model, nn.Module):
+        model = _Callable(model)
+    return model.to(device).eval()
 
 
-@torch.no_grad()
-def _logits(model: Model, x: torch.Tensor, device: torch.device, batch: int = 500) -> torch.Tensor:
-    return torch.cat([model(x[i:i + batch].to(device)).float().cpu() for i in range(0, len(x), batch)])
+def _logits(model: nn.Module, x: torch.Tensor, device: torch.device) -> torch.Tensor:
+    return predict(model, x, batch_size=500, device=device)[0]
 
 
 def _check_model_fits(models: dict[str, Model], x: torch.Tensor, labels: list[torch.Tensor],
@@ -482,13 +493,14 @@ def verify(original: Model, unlearned: Model, forget: Data, *, retrained: Model 
         o = outs[-1]
         curve_rows.append({"eps": e, "UA": o.UA.to_dict(), "mapped_back": o.mapped_back.to_dict(),
                            "residual": o.residual.to_dict() if o.residual else None, "MIA": o.MIA})
-    verdict, rule = _verdict(attacks[-1], strength, scenario, threshold, retr is not None, eps_v)
+    decision, verdict, rule = _verdict(attacks[-1], strength, scenario, threshold,
+                                       retr is not None, eps_v)
     return Report(
         eps=eps_v, strength=strength, scenario=scenario, samples=len(y), forget_size=len(fy),
         threshold=float(threshold), original_UA=Share.of(orig_logits.argmax(1) == y),
         clean=clean, attacks=attacks, upper_bound=upper,
         retrained_UA=Share.of(_logits(retr, x, dev).argmax(1) == y) if retr is not None else None,
-        verdict=verdict, rule=rule, settings=settings, curve=curve_rows,
+        verdict=verdict, decision=decision, rule=rule, settings=settings, curve=curve_rows,
         seconds=time.perf_counter() - t0, attack_seconds=t_attack)
 
 
@@ -575,14 +587,13 @@ def _combine(runs, orig_logits, y, retr, mia, dev) -> Outcome:
     and MIA at each sample's chosen input (one that maps back if any does, else the lowest
     loss)."""
     top = orig_logits.argmax(1)
-    outs = torch.stack([res.outputs for _, res in runs])        # (R, N, K)
-    losses = torch.stack([res.loss.double() for _, res in runs])  # (R, N)
-    agree = outs.argmax(2) == top                                  # (R, N)
-    # rank: agreeing runs first, then the lowest loss; earlier runs win ties
-    key = torch.where(agree, losses - 1e30, losses)
-    pick = key.argmin(0)
-    idx = torch.arange(len(y))
-    chosen = outs[pick, idx]
+    # each sample's input: uma's own select="agreement" rule applied across the runs
+    chosen, loss = runs[0][1].outputs, runs[0][1].loss
+    for _, res in runs[1:]:
+        b = _better(res.outputs, res.loss, chosen, loss, orig_logits, "agreement")
+        chosen = torch.where(b[:, None], res.outputs, chosen)
+        loss = torch.where(b, res.loss, loss)
+    mapped = torch.stack([res.outputs.argmax(1) == top for _, res in runs]).any(0)
     correct = chosen.argmax(1) == y
     res_flags = None
     if retr is not None:
@@ -591,34 +602,37 @@ def _combine(runs, orig_logits, y, retr, mia, dev) -> Outcome:
             res_flags |= residual_flags(res.outputs, _logits(retr, res.x_adv, dev), y)
     seconds = sum(res.seconds for _, res in runs)
     steps = sum(len(y) * r.steps * r.restarts for r, _ in runs)
-    return Outcome("strong", Share.of(correct), Share.of(agree.any(0)),
+    return Outcome("strong", Share.of(correct), Share.of(mapped),
                    Share.of(res_flags) if res_flags is not None else None,
                    mia.member_rate(chosen, y) if mia else math.nan, seconds=seconds,
                    image_steps=steps)
 
 
 def _verdict(o: Outcome, strength: str, scenario: str, threshold: float, has_ref: bool,
-             eps: float) -> tuple[str, str]:
+             eps: float) -> tuple[str, str, str]:
+    """(decision word, verdict sentence, rule)."""
     stat = "residual" if has_ref else "mapped-back"
     rule = (f"residual knowledge if the 95% lower bound of the {stat} share under the {strength} "
             f"attack exceeds {threshold:g}; robust if its upper bound is at most {threshold:g}; "
             f"inconclusive otherwise")
     if not has_ref and scenario != "classwise":
-        return ("UNDECIDED: without a retrained reference, the mapped-back share of an "
-                f"{scenario} forget set cannot tell residual knowledge from generalisation (a "
-                "retrained model is mapped back too, paper Table 2); pass a retrained model "
-                f"(--retrained). Mapped back: {o.mapped_back}"), rule
+        return "UNDECIDED", ("UNDECIDED: without a retrained reference, the mapped-back share "
+                             f"of an {scenario} forget set cannot tell residual knowledge from "
+                             "generalisation (a retrained model is mapped back too, paper Table "
+                             f"2); pass a retrained model (--retrained). Mapped back: "
+                             f"{o.mapped_back}"), rule
     share = o.residual if has_ref else o.mapped_back
     word = decide(*share.interval, threshold)
     if word == "RESIDUAL KNOWLEDGE":
-        return (f"{word}: {stat} share {share} under UMA at {_fmt_eps(eps)} "
-                f"exceeds {threshold:g}"), rule
+        return word, (f"{word}: {stat} share {share} under UMA at {_fmt_eps(eps)} "
+                      f"exceeds {threshold:g}"), rule
     if word == "ROBUST":
         caveat = ("" if strength == "strong" else " (standard attack only, the paper's setting: "
                   "run --strength strong before relying on it)")
-        return f"{word} at {_fmt_eps(eps)} against the {strength} attack: {stat} share {share}{caveat}", rule
-    return (f"{word}: the {stat} share {share} straddles {threshold:g}; attack more "
-            f"samples"), rule
+        return word, (f"{word} at {_fmt_eps(eps)} against the {strength} attack: {stat} share "
+                      f"{share}{caveat}"), rule
+    return word, (f"{word}: the {stat} share {share} straddles {threshold:g}; attack more "
+                  f"samples"), rule
 
 
 def decide(lo: float, hi: float, threshold: float) -> str:

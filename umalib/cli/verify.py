@@ -184,9 +184,9 @@ def run(args: argparse.Namespace) -> int:
         models = {}
         for opt in ("original", "unlearned", "retrained"):
             if getattr(args, opt):
-                models[opt], info = load_classifier(getattr(args, opt), args.arch,
-                                                    cifar_stem=args.cifar_stem, normalize=norm,
-                                                    trust_program=args.trust_program)
+                models[opt], _ = load_classifier(getattr(args, opt), args.arch,
+                                                 cifar_stem=args.cifar_stem, normalize=norm,
+                                                 trust_program=args.trust_program)
         forget, retain, test, scenario, source = _data(args)
         report = verify(models["original"], models["unlearned"], forget,
                         retrained=models.get("retrained"), retain=retain, test=test,

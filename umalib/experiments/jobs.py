@@ -18,7 +18,7 @@ import time
 import traceback
 from typing import Any, Callable, Mapping
 
-from .. import cache, config
+from .. import cache, config, verify
 from ..config import SCENARIOS
 from . import tables
 from .discriminative import Experiment
@@ -167,8 +167,11 @@ def job_costs(p: config.Profile) -> dict[str, float]:
     cost["defenses"] = (inner + attacked["classwise"] * a.steps * len(a.eps)
                         * (len(d.adv_methods) + len(d.purify_methods)))
     v = p.verify
-    rungs = a.steps + 2 * 3 * round(1.5 * a.steps) if v.strength == "strong" else a.steps
-    cost["verification"] = sum(min(forget[k], v.max_samples or forget[k]) * rungs
+    ladder = verify.ladder(v.strength, a.steps, a.step_size)
+    per_sample = sum(r.steps * r.restarts for r in ladder)
+    if v.strength == "strong":  # the label-guided bound runs the last rung's budget again
+        per_sample += ladder[-1].steps * ladder[-1].restarts
+    cost["verification"] = sum(min(forget[k], v.max_samples or forget[k]) * per_sample
                                for k, _ in v.models)
     g = p.generative
     # MAE training, 2 methods' unlearning, and UMA on 2 methods x 2 sides at Table 7's budget,

@@ -79,7 +79,7 @@ class VerificationStages:
                 row[f"mapped_{tag}"] = 100 * o["mapped_back"]["value"] if o else float("nan")
                 row[f"residual_{tag}"] = (100 * o["residual"]["value"]
                                           if o and o["residual"] else float("nan"))
-            row["verdict"] = r["verdict"].split(":")[0]
+            row["verdict"] = r["decision"]
             std = lines["standard"]["residual"]  # the same rule on the paper's attack alone
             row["verdict_standard"] = decide(std["lo"], std["hi"], r["threshold"])
             row["s_per_1000"] = r["seconds_per_1000_samples"]
