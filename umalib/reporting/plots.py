@@ -158,16 +158,18 @@ def image_rows(rows: Mapping[str, torch.Tensor], n: int = 6, title: str = "") ->
 
 def tradeoff(df: pd.DataFrame, x: str = "TA", y: str = "UA_16", label: str = "method",
              title: str = "") -> plt.Figure:
-    """Scatter of utility (``x``) against attacked UA (``y``), one labelled point per row, with
-    one-standard-deviation error bars over seeds where the table has ``_std`` columns."""
-    fig, ax = plt.subplots(figsize=(5, 3.8))
+    """Scatter of utility (``x``) against attacked UA (``y``), one point per row (a colour and a
+    marker each, named in a legend beside the axes: labels written at the points overlap where
+    defences score alike), with one-standard-deviation error bars over seeds where the table has
+    ``_std`` columns."""
+    fig, ax = plt.subplots(figsize=(7, 3.8))
     xerr, yerr = _err(df, x), _err(df, y)
+    markers = "osD^v<>ph*"
     for i, (_, r) in enumerate(df.iterrows()):
         ax.errorbar(r[x], r[y], xerr=None if xerr is None else xerr[i],
-                    yerr=None if yerr is None else yerr[i], fmt="o", ms=6, capsize=3,
-                    color=plt.get_cmap(PALETTE)(i % 10))
-        ax.annotate(str(r[label]), (r[x], r[y]), fontsize=8, xytext=(4, 3),
-                    textcoords="offset points")
+                    yerr=None if yerr is None else yerr[i], fmt=markers[i % len(markers)], ms=6,
+                    capsize=3, color=plt.get_cmap(PALETTE)(i % 10), label=str(r[label]))
+    ax.legend(fontsize=8, loc="center left", bbox_to_anchor=(1.02, 0.5), frameon=False)
     ax.set_xlabel(f"{x} (%) - utility, higher is better")
     ax.set_ylabel(f"{y} (%) - forget acc. under UMA, lower is better")
     if title:

@@ -11,6 +11,7 @@ from torch import Tensor
 from tqdm.auto import tqdm
 
 from ...config import GENERATIVE_SCHEDULES
+from ...models.hf_mae import HFMAE
 from ...models.mae import MAE, _check_images
 
 
@@ -28,10 +29,12 @@ def noise_like(x: Tensor, generator: torch.Generator | None = None) -> Tensor:
     return (mean + std * eps).clamp(0.0, 1.0)
 
 
-def _validate(original: MAE, retain_x: Tensor, forget_x: Tensor, epochs: int, lr: float,
-              batch_size: int) -> None:
-    if not isinstance(original, MAE):
-        raise ValueError("original must be a umalib.models.mae.MAE")
+def _validate(original: MAE | HFMAE, retain_x: Tensor, forget_x: Tensor, epochs: int,
+              lr: float, batch_size: int) -> None:
+    # Both speak the same interface: cfg, encode, forward, encoder_parameters.
+    if not isinstance(original, (MAE, HFMAE)):
+        raise ValueError("original must be a umalib.models.mae.MAE or a "
+                         "umalib.models.hf_mae.HFMAE (the paper's ViT-MAE)")
     _check_images(retain_x, original.cfg, "retain_x")
     _check_images(forget_x, original.cfg, "forget_x")
     if epochs < 1:

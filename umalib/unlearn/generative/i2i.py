@@ -9,15 +9,16 @@ import copy
 import torch
 from torch import Tensor
 
+from ...models.hf_mae import HFMAE
 from ...models.mae import MAE, random_keep
 from ._common import _check_ratio, _check_schedule, _validate, noise_like, paired_steps
 
 
-def i2i(original: MAE, retain_x: Tensor, forget_x: Tensor, *, epochs: int, lr: float,
+def i2i(original: MAE | HFMAE, retain_x: Tensor, forget_x: Tensor, *, epochs: int, lr: float,
         batch_size: int, seed: int = 0, device: str | torch.device = "cpu",
         progress: bool = True, forget_weight: float = 0.2, retain_weight: float = 1.0,
         weight_decay: float = 0.05, patch_mask_ratio: float | None = None,
-        schedule: str = "constant") -> MAE:
+        schedule: str = "constant") -> MAE | HFMAE:
     """I2I unlearning (Li et al., 2024) of an MAE; returns a new model in eval mode.
 
     Loss per step, with one random patch mask shared by student and frozen teacher (the
@@ -38,7 +39,10 @@ def i2i(original: MAE, retain_x: Tensor, forget_x: Tensor, *, epochs: int, lr: f
     for p in teacher.parameters():
         p.requires_grad_(False)
     student = copy.deepcopy(original).to(device).train()
-    enc_params = student.encoder_parameters()
+    # parameters frozen in the original stay frozen (the HF ViT-MAE's fixed sin-cos position
+    # embeddings are parameters with requires_grad=False)
+    learnable = {id(p) for p in student.parameters() if p.requires_grad}
+    enc_params = [p for p in student.encoder_parameters() if id(p) in learnable]
     enc_ids = {id(p) for p in enc_params}
     for p in student.parameters():
         p.requires_grad_(id(p) in enc_ids)
@@ -61,5 +65,5 @@ def i2i(original: MAE, retain_x: Tensor, forget_x: Tensor, *, epochs: int, lr: f
         opt.step()
         bar.set_postfix(forget=f"{loss_f.detach().item():.4f}", retain=f"{loss_r.detach().item():.4f}")
     for p in student.parameters():
-        p.requires_grad_(True)
+        p.requires_grad_(id(p) in learnable)
     return student.eval()

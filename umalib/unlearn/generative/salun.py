@@ -9,19 +9,21 @@ import copy
 import torch
 from torch import Tensor
 
+from ...models.hf_mae import HFMAE
 from ...models.mae import MAE, _check_images, _masked_mse, random_keep
 from ..saliency import top_share_mask
 from ._common import _check_ratio, _check_schedule, _validate, noise_like, paired_steps
 
 
-def saliency_mask(model: MAE, forget_x: Tensor, *, ratio: float = 0.5, batch_size: int = 256,
-                  seed: int = 0, device: str | torch.device = "cpu",
+def saliency_mask(model: MAE | HFMAE, forget_x: Tensor, *, ratio: float = 0.5,
+                  batch_size: int = 256, seed: int = 0, device: str | torch.device = "cpu",
                   patch_mask_ratio: float | None = None) -> dict[str, Tensor]:
-    """SalUn weight saliency for an MAE: {parameter name: bool mask of the parameter's shape}.
+    """SalUn weight saliency for an MAE: {parameter name: bool mask of the parameter's shape}
+    over the trainable parameters (``requires_grad``; frozen ones have no entry).
 
     The gradient of the mean forget-set reconstruction loss (MSE on masked patches, random
-    masks from ``seed``) is taken w.r.t. every parameter; the ``round(ratio * total)`` entries
-    with the largest |g|, ranked globally over all parameters, are True (salient). ``model`` is
+    masks from ``seed``) is taken w.r.t. every trainable parameter; the ``round(ratio * total)``
+    entries with the largest |g|, ranked globally over them, are True (salient). ``model`` is
     left unchanged (its gradients are computed on a copy).
     """
     _check_ratio("ratio", ratio, low_open=True)
@@ -31,8 +33,7 @@ def saliency_mask(model: MAE, forget_x: Tensor, *, ratio: float = 0.5, batch_siz
     pm = model.cfg.mask_ratio if patch_mask_ratio is None else patch_mask_ratio
     _check_ratio("patch_mask_ratio", pm)
     work = copy.deepcopy(model).to(device).eval()
-    for p in work.parameters():
-        p.requires_grad_(True)
+    for p in work.parameters():  # frozen parameters (fixed position embeddings) get no gradient
         p.grad = None
     gen = torch.Generator().manual_seed(seed)
     n = forget_x.shape[0]
@@ -41,16 +42,16 @@ def saliency_mask(model: MAE, forget_x: Tensor, *, ratio: float = 0.5, batch_siz
         keep = random_keep(work.cfg, xb.shape[0], pm, gen, device=device)
         (_masked_mse(work(xb, keep), xb, keep, work.cfg).sum() / n).backward()
     grads = {name: p.grad.detach() if p.grad is not None else torch.zeros_like(p)
-             for name, p in work.named_parameters()}
+             for name, p in work.named_parameters() if p.requires_grad}
     return {name: m.cpu() for name, m in top_share_mask(grads, ratio).items()}
 
 
-def salun_mae(original: MAE, retain_x: Tensor, forget_x: Tensor, *, epochs: int, lr: float,
+def salun_mae(original: MAE | HFMAE, retain_x: Tensor, forget_x: Tensor, *, epochs: int, lr: float,
               batch_size: int, seed: int = 0, device: str | torch.device = "cpu",
               progress: bool = True, mask_ratio: float = 0.5, forget_weight: float = 1.0,
               retain_weight: float = 1.0, retain_target: str = "original",
               weight_decay: float = 0.0, patch_mask_ratio: float | None = None,
-              schedule: str = "cosine") -> MAE:
+              schedule: str = "cosine") -> MAE | HFMAE:
     """SalUn (Fan et al., 2024) for the MAE inpainter; returns a new model in eval mode.
 
     1. Saliency: :func:`saliency_mask` with ``ratio=mask_ratio`` (global top share by |grad| of
@@ -92,10 +93,9 @@ def salun_mae(original: MAE, retain_x: Tensor, forget_x: Tensor, *, epochs: int,
     for p in teacher.parameters():
         p.requires_grad_(False)
     student = copy.deepcopy(original).to(device).train()
-    params = dict(student.named_parameters())
-    for p in params.values():
-        p.requires_grad_(True)
-    dev_masks = {n: m.to(device) for n, m in masks.items()}
+    # only parameters the original trains can be salient; frozen ones stay as they are
+    params = {n: p for n, p in student.named_parameters() if p.requires_grad}
+    dev_masks = {n: m.to(device) for n, m in masks.items() if n in params}
     # parameters with no salient entry never need to move
     trainable = {n: p for n, p in params.items() if bool(dev_masks[n].any())}
     for n, p in params.items():
@@ -127,7 +127,7 @@ def salun_mae(original: MAE, retain_x: Tensor, forget_x: Tensor, *, epochs: int,
             for n, p in trainable.items():
                 p.copy_(torch.where(dev_masks[n], p, frozen_vals[n]))
         bar.set_postfix(forget=f"{loss_f.detach().item():.4f}", retain=f"{loss_r.detach().item():.4f}")
-    for p in student.parameters():
+    for p in params.values():
         p.requires_grad_(True)
     student.salient_mask = masks
     return student.eval()
