@@ -105,6 +105,12 @@ def test_refusals_before_any_work(data_dir, monkeypatch, tmp_path):
     monkeypatch.setenv("UMALIB_DATA", str(data_dir))
     with pytest.raises(FileNotFoundError, match="vit-mae-base"):
         Experiment(_profile(**{"generative.pretrained": "missing"}), progress=False).generative
+    # no ImageNet folders where the data directory says: refused when the stages are made
+    monkeypatch.setenv("UMALIB_DATA", str(tmp_path))
+    _save_vit_mae(tmp_path / "vit-mae")
+    with pytest.raises(FileNotFoundError, match="ILSVRC2012"):
+        Experiment(_profile(), progress=False).generative
+    monkeypatch.setenv("UMALIB_DATA", str(data_dir))
     # a 32x32 RGB model cannot read the profile's 28x28 grey images
     with pytest.raises(ValueError, match="generative.dataset='imagenet'"):
         Experiment(_profile(**{"generative.dataset": None}), progress=False).generative

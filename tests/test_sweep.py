@@ -32,18 +32,47 @@ def test_bad_arguments_are_refused_before_any_job(capsys):
 
 
 @requires_fmnist
+def test_missing_files_and_bad_classes_are_refused_before_any_job(tmp_path, monkeypatch, capsys):
+    monkeypatch.setenv("UMALIB_CACHE", str(tmp_path / "cache"))
+    # the dataset has no class 42: found by the preflight, nothing submitted
+    with pytest.raises(SystemExit):
+        main(["sweep", "--profile", "smoke", "--seeds", "0", "--jobs", "generative",
+              "--set", "generative.forget_classes=[42]", "--log-dir", str(tmp_path / "logs")])
+    assert "not in the dataset's classes" in capsys.readouterr().err
+    assert not (tmp_path / "logs").exists() or not any((tmp_path / "logs").iterdir())
+    # a model directory that is not there: one line, exit 2, for sweep and run alike
+    bad = f'generative.pretrained="{tmp_path / "none"}"'
+    for argv in (["sweep", "--profile", "smoke", "--seeds", "0", "--jobs", "generative",
+                  "--set", bad, "--log-dir", str(tmp_path / "logs")],
+                 ["run", "generative", "--profile", "smoke", "--set", bad]):
+        code = main(argv)
+        err = capsys.readouterr().err
+        assert code == 2 and err.count("\n") == 1 and "does not exist" in err, err
+
+
+@requires_fmnist
 @pytest.mark.notebooks
 def test_a_failing_job_is_reported_with_its_log_and_fails_the_sweep(tmp_path, monkeypatch, capsys):
+    transformers = pytest.importorskip("transformers")
     monkeypatch.setenv("UMALIB_CACHE", str(tmp_path / "cache"))
-    # passes config validation, fails in the stage: the dataset has no class 42
+    # a pretrained MAE whose config is fine (the preflight reads it) and whose weight file is
+    # corrupt: the failure can only show when the job loads it, on the node
+    d = tmp_path / "mae"
+    transformers.ViTMAEConfig(image_size=28, patch_size=7, num_channels=1, hidden_size=16,
+                              num_hidden_layers=1, num_attention_heads=2, intermediate_size=32,
+                              decoder_hidden_size=16, decoder_num_hidden_layers=1,
+                              decoder_num_attention_heads=2, decoder_intermediate_size=32
+                              ).save_pretrained(d)
+    (d / "model.safetensors").write_bytes(b"not a safetensors file")
     code = main(["sweep", "--profile", "smoke", "--seeds", "0", "--jobs", "generative",
-                 "--set", "generative.forget_classes=[42]", "--log-dir", str(tmp_path / "logs")])
+                 "--set", f'generative.pretrained="{d}"',
+                 "--log-dir", str(tmp_path / "logs")])
     out = capsys.readouterr().out
     assert code == 1
-    assert "FAILED" in out and "not in the dataset's classes" in out and "log:" in out
+    assert "FAILED" in out and "log:" in out
     log = out.split("log: ")[1].split(")")[0]
-    assert "not in the dataset's classes" in open(log).read()  # the traceback is in the log
-    assert " 0 original     done" in out  # its need ran
+    assert "Traceback" in open(log).read()  # the traceback is in the log
+    assert "original" not in out  # the MAE stages need no classifier
 
 
 @requires_fmnist

@@ -27,7 +27,8 @@ from typing import Any, Sequence
 
 from ..cache import REPO_ROOT, cache_root
 from ..config import PROFILES, parse_seeds
-from ..experiments.jobs import JOBS, job_costs, load_profile, run_job, run_job_reporting, waves
+from ..experiments.jobs import (JOBS, job_costs, load_profile, preflight, run_job,
+                               run_job_reporting, waves)
 
 
 def _overrides(pairs: Sequence[str]) -> dict[str, Any]:
@@ -66,6 +67,7 @@ def sweep(args: argparse.Namespace) -> int:
     for s in seeds:  # validate everything before any job is submitted
         load_profile(args.profile, overrides, s)
     plan = waves(args.jobs.split(",") if args.jobs else None)
+    preflight(args.profile, [n for w in plan for n in w], overrides, seeds[0])
     folder = Path(args.log_dir) if args.log_dir else REPO_ROOT / "runs" / "sweeps" / time.strftime(
         "%Y%m%d-%H%M%S")
     folder.mkdir(parents=True, exist_ok=True)
@@ -159,7 +161,11 @@ def main_run(argv: Sequence[str] | None = None) -> int:
         load_profile(args.profile, _overrides(args.set), args.seed)
     except ValueError as e:
         ap.error(str(e))
-    res = run_job(args.profile, args.seed, args.job, _overrides(args.set), args.device)
+    try:
+        res = run_job(args.profile, args.seed, args.job, _overrides(args.set), args.device)
+    except (FileNotFoundError, ImportError) as e:  # missing data, weights or extras: one line
+        print(f"umalib run: error: {e}", file=sys.stderr)
+        return 2
     print(f"[run] {args.profile} seed {args.seed} {args.job}: {res['seconds']:.1f}s, "
           f"{res['built']} built, {res['cached']} from the cache")
     return 0
@@ -197,6 +203,8 @@ def main_sweep(argv: Sequence[str] | None = None) -> int:
         return sweep(args)
     except ValueError as e:
         ap.error(str(e))
+    except (FileNotFoundError, ImportError) as e:  # found before any job was submitted
+        print(f"umalib sweep: error: {e}", file=sys.stderr)
     return 2
 
 

@@ -32,7 +32,7 @@ import torch
 from .readers import _default_data_dir
 from .splits import Splits
 
-__all__ = ["IMAGE_EXTENSIONS", "data_path", "imagenet_root", "index_split", "load_image", "load_imagenet_sample"]
+__all__ = ["IMAGE_EXTENSIONS", "check_imagenet_root", "data_path", "imagenet_root", "index_split", "load_image", "load_imagenet_sample"]
 
 IMAGE_EXTENSIONS = (".jpeg", ".jpg", ".png")
 _HINT = ("download ILSVRC2012 (image-net.org: the train and val archives), extract the "
@@ -50,6 +50,16 @@ def data_path(path: str | Path) -> Path:
 def imagenet_root(root: str | Path | None = None) -> Path:
     """``root`` (expanded) or ``<data dir>/imagenet``."""
     return Path(root).expanduser() if root is not None else _default_data_dir() / "imagenet"
+
+
+def check_imagenet_root(root: str | Path | None = None) -> Path:
+    """The ImageNet root with its ``train/`` and ``val/`` folders, or ``FileNotFoundError``
+    saying what to put where (a cheap check: nothing is listed or decoded)."""
+    d = imagenet_root(root)
+    for split in ("train", "val"):
+        if not (d / split).is_dir():
+            raise FileNotFoundError(f"ImageNet {split} folder {d / split} not found; {_HINT}")
+    return d
 
 
 def index_split(root: Path, split: str) -> tuple[list[str], list[tuple[Path, int]]]:

@@ -22,7 +22,7 @@ import torch
 from .. import cache
 from ..attacks.uma import uma
 from ..config import GENERATIVE_METHODS, GenerativeConfig
-from ..data.imagenet import data_path, load_imagenet_sample
+from ..data.imagenet import check_imagenet_root, data_path, load_imagenet_sample
 from ..data.splits import Splits, to_float
 from ..metrics.generative import (INCEPTION_FEATURES, FeatureModule, fid_torchmetrics,
                                   inception_available, inception_feature_fn,
@@ -122,6 +122,8 @@ class GenerativeStages:
             self._check_fid_samples(self.g.eval_samples)
         if self.g.fid_features == "inception" and not inception_available():
             raise FileNotFoundError(_INCEPTION_HINT)
+        if self.g.dataset == "imagenet":  # the sample itself is drawn when a stage needs it
+            check_imagenet_root()
 
     def _check_fid_samples(self, n: int) -> None:
         if self.g.fid_features == "inception" and n < INCEPTION_MIN_SAMPLES:

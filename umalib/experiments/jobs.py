@@ -6,9 +6,9 @@ only aggregate and draw: every stage is a cache hit). Jobs of one seed depend on
 the stages do; jobs of different seeds are independent.
 
     original -> unlearned -> attacks -> defenses
-             -> generative
                 unlearned -> ablations
                 unlearned -> verification
+    generative (the MAE stages need no classifier)
 """
 
 from __future__ import annotations
@@ -62,7 +62,7 @@ def _verification(e: Experiment) -> None:
 JOBS: dict[str, tuple[Callable[[Experiment], None], tuple[str, ...]]] = {
     "original": (_original, ()),
     "unlearned": (_unlearned, ("original",)),
-    "generative": (_generative, ("original",)),
+    "generative": (_generative, ()),
     "attacks": (_attacks, ("unlearned",)),
     "ablations": (_ablations, ("unlearned",)),
     "verification": (_verification, ("unlearned",)),
@@ -111,6 +111,19 @@ def run_job(profile: str, seed: int, name: str, overrides: Mapping[str, Any] | N
         JOBS[name][0](exp)
     return {"job": name, "seed": seed, "seconds": time.perf_counter() - t0,
             "built": events.count("miss"), "cached": events.count("hit")}
+
+
+def preflight(profile: str, names: list[str], overrides: Mapping[str, Any] | None = None,
+              seed: int | None = None) -> None:
+    """Fail now, in one line, where jobs ``names`` would fail on a node for want of files: the
+    profile's dataset, and for the generative job its model directory, ImageNet folders,
+    ``transformers`` and the Inception weights. Raises ``FileNotFoundError`` / ``ImportError``
+    / ``ValueError``; reads configs and folder names only, besides the dataset itself."""
+    exp = Experiment(load_profile(profile, overrides, seed), progress=False)
+    if any(n != "generative" for n in names):
+        _ = exp.splits  # loading is the check
+    if "generative" in names:
+        _ = exp.generative  # its constructor checks files and parameters
 
 
 def run_job_reporting(profile: str, seed: int, name: str, overrides: Mapping[str, Any] | None,
