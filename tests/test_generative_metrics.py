@@ -223,3 +223,14 @@ def test_inception_fid_through_torchmetrics_on_real_images(inception):
     # and the check of sample size protects the default call
     with pytest.raises(ValueError, match="5 x 2048"):
         fid_torchmetrics(c10, inet, fm)
+
+
+def test_torchmetrics_inception_score_is_reproducible_and_leaves_the_rng_alone():
+    logits = torch.randn(300, 10, generator=torch.Generator().manual_seed(3)) * 3
+    fm = FeatureModule(lambda z: z, 10)
+    torch.manual_seed(123)
+    state = torch.get_rng_state()
+    a = inception_score_torchmetrics(logits, fm)
+    assert torch.equal(torch.get_rng_state(), state)
+    torch.manual_seed(999)
+    assert inception_score_torchmetrics(logits, fm) == a  # bit for bit, whatever the RNG

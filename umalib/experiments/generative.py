@@ -275,8 +275,13 @@ class GenerativeStages:
 
     # ---------------------------------------------------------------- outputs
     @torch.no_grad()
-    def inpaint(self, mae: MAE, im: torch.Tensor) -> torch.Tensor:
-        return Inpainter(mae, self.keep).eval()(im.to(self.exp.device)).cpu()
+    def inpaint(self, mae: MAE | HFMAE, im: torch.Tensor, batch_size: int = 256) -> torch.Tensor:
+        """``mae``'s inpainting of the masked images ``im`` (N, C, H, W) -> (N, C, H, W) on the
+        CPU, ``batch_size`` images at a time (the paper route's 224x224 ViT-MAE on thousands
+        of images would not fit a GPU in one batch)."""
+        f = Inpainter(mae, self.keep).eval()
+        return torch.cat([f(im[i:i + batch_size].to(self.exp.device)).cpu()
+                          for i in range(0, len(im), batch_size)])
 
     @cached_property
     def region(self) -> torch.Tensor:
