@@ -33,8 +33,10 @@
 # and the per-pixel mean over the square.
 #
 # IS and FID go through `torchmetrics` (`FrechetInceptionDistance` / `InceptionScore` with a
-# custom feature module). The TF-Inception weights are not available offline and Inception would
-# read a 28x28 grey image upscaled tenfold, so quick and smoke use a **domain feature network**:
+# custom feature module). The standard TF-Inception FID network is installed (`make venv`) and
+# the paper profile uses it, but here it would read a 28x28 grey square upscaled tenfold, and the
+# Inception FID needs at least 2,048 images per side (quick has 200), so quick and smoke use a
+# **domain feature network**:
 # a small classifier of the *inpainted square alone*, trained here on the MAE's training images
 # (`umalib/models/region_classifier.py`). A whole-image classifier (the last round's choice)
 # cannot see the unlearning: it reads the class from the untouched context and scores 84-91 %
