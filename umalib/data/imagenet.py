@@ -32,7 +32,8 @@ import torch
 from .readers import _default_data_dir
 from .splits import Splits
 
-__all__ = ["IMAGE_EXTENSIONS", "check_imagenet_root", "data_path", "imagenet_root", "index_split", "load_image", "load_imagenet_sample"]
+__all__ = ["IMAGE_EXTENSIONS", "check_imagenet_root", "data_path", "imagenet_root", "index_split",
+           "load_image", "load_imagenet_sample"]
 
 IMAGE_EXTENSIONS = (".jpeg", ".jpg", ".png")
 _HINT = ("download ILSVRC2012 (image-net.org: the train and val archives), extract the "
