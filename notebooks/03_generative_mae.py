@@ -138,7 +138,7 @@ for method, name in (("I2I", "fig2_i2i"), ("SalUn", "fig3_salun")):
 
 # %%
 from umalib.reporting.findings import budget_findings, generative_findings
-findings = generative_findings(t3, t7)
+findings = generative_findings(t3, t7, gen.attacks[1], gen.fid_name)
 RESULTS["findings"] = findings
 display(Markdown("\n".join(f"- {f}" for f in findings)))
 

@@ -137,6 +137,21 @@ def test_budget_curve_is_monotone_in_eps_on_a_tiny_model():
         budget_closed(i1, i2, list(reversed(i3)))
 
 
+def test_budget_closed_keeps_each_images_best_attack_so_far():
+    # two images; the attack at eps 2 does worse than at eps 1 on image 0 and better on image 1:
+    # at eps 2 each image keeps its better output, so the curve cannot dip
+    i1 = torch.zeros(2, 1, 2, 2)
+    i2 = torch.ones(2, 1, 2, 2)  # L1(I2, I1) = 4 * 255 per image
+    at1 = torch.stack([torch.full((1, 2, 2), 0.25), torch.full((1, 2, 2), 0.75)])
+    at2 = torch.stack([torch.full((1, 2, 2), 0.5), torch.full((1, 2, 2), 0.5)])
+    rows = budget_closed(i1, i2, [(1.0, at1), (2.0, at2)])
+    assert rows[0]["L1_per_image"] == pytest.approx(255 * 4 * 0.5)
+    assert rows[0]["closed"] == pytest.approx(0.5)
+    # independent runs would give the same 0.5 at eps 2; the nested best gives (0.25 + 0.5) / 2
+    assert rows[1]["L1_per_image"] == pytest.approx(255 * 4 * 0.375)
+    assert rows[1]["closed"] == pytest.approx(0.625)
+
+
 def test_budget_reach_and_separation():
     import pandas as pd
 

@@ -1,7 +1,5 @@
 """The sweep fills the shared cache on submitit's local executor; failures are reported."""
 
-import os
-
 import pytest
 
 from umalib.cli import main
@@ -91,4 +89,3 @@ def test_a_local_sweep_of_two_seeds_fills_the_cache_for_the_notebooks(tmp_path, 
     for nb in notebooks():
         row = run_notebook(nb, "smoke", tmp_path / "runs", force=False, timeout=900)
         assert not row["error"] and row["built"] == 0 and row["cache_hits"] > 0, row
-    os.environ.pop("UMALIB_CACHE_LOG", None)

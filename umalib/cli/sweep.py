@@ -161,11 +161,15 @@ def main_run(argv: Sequence[str] | None = None) -> int:
         load_profile(args.profile, _overrides(args.set), args.seed)
     except ValueError as e:
         ap.error(str(e))
-    try:
-        res = run_job(args.profile, args.seed, args.job, _overrides(args.set), args.device)
-    except (FileNotFoundError, ImportError) as e:  # missing data, weights or extras: one line
+    try:  # missing data, weights or extras: one line before any work; a job's own failure
+        # (a bug, a file gone mid-run) keeps its traceback
+        preflight(args.profile, [args.job], _overrides(args.set), args.seed)
+    except ValueError as e:
+        ap.error(str(e))
+    except (FileNotFoundError, ImportError) as e:
         print(f"umalib run: error: {e}", file=sys.stderr)
         return 2
+    res = run_job(args.profile, args.seed, args.job, _overrides(args.set), args.device)
     print(f"[run] {args.profile} seed {args.seed} {args.job}: {res['seconds']:.1f}s, "
           f"{res['built']} built, {res['cached']} from the cache")
     return 0

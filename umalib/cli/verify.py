@@ -126,8 +126,10 @@ def read_indices(path: str | Path, n: int) -> list[int]:
     return sorted(set(int(i) for i in arr))
 
 
-def _data(args) -> tuple[tuple, tuple | None, tuple | None, str, str]:
-    """(forget, retain, test, scenario, description) from the data options."""
+def _data(args) -> tuple[tuple, tuple | None, tuple | None, str | None, str]:
+    """(forget, retain, test, scenario, description) from the data options; scenario None
+    lets :func:`umalib.verify.verify` tell class-wise from instance-wise by the labels. Images
+    stay uint8 where they are: ``verify`` converts only what it uses."""
     from ..data.user import load_image_dirs, load_npz, split_forget
 
     chosen = [o for o in ("dataset", "data", "data_dir") if getattr(args, o)]
@@ -137,9 +139,7 @@ def _data(args) -> tuple[tuple, tuple | None, tuple | None, str, str]:
         if args.forget_classes or args.forget_indices:
             raise ValueError("--data-dir has its own forget/ folder: drop --forget-classes/--forget-indices")
         parts = load_image_dirs(args.data_dir)
-        scen = ("classwise" if not bool(torch.isin(parts["retain"][1], parts["forget"][1].unique()).any())
-                else "instancewise")
-        return parts["forget"], parts["retain"], parts.get("test"), scen, args.data_dir
+        return parts["forget"], parts["retain"], parts.get("test"), None, args.data_dir
     if not (args.forget_classes or args.forget_indices):
         raise ValueError("give --forget-classes or --forget-indices")
     if args.data:
@@ -149,7 +149,7 @@ def _data(args) -> tuple[tuple, tuple | None, tuple | None, str, str]:
         forget, retain, scen = split_forget(x, y, indices=idx, classes=args.forget_classes)
         return forget, retain, arrays.get("test"), scen, args.data
     from ..config import DataConfig
-    from ..data.splits import load_splits, to_float
+    from ..data.splits import load_splits
 
     name = args.dataset or "fashion-mnist"
     if name not in DATASETS:
@@ -157,8 +157,7 @@ def _data(args) -> tuple[tuple, tuple | None, tuple | None, str, str]:
     sp = load_splits(DataConfig(dataset=name, val_fraction=0.0), args.seed)
     idx = read_indices(args.forget_indices, len(sp.y_train)) if args.forget_indices else None
     forget, retain, scen = split_forget(sp.x_train, sp.y_train, indices=idx, classes=args.forget_classes)
-    conv = lambda p: (to_float(p[0]), p[1])  # noqa: E731
-    return conv(forget), conv(retain), (to_float(sp.x_test), sp.y_test), scen, name
+    return forget, retain, (sp.x_test, sp.y_test), scen, name
 
 
 def run(args: argparse.Namespace) -> int:

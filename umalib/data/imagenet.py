@@ -31,11 +31,11 @@ import torch
 
 from .readers import _default_data_dir
 from .splits import Splits
+from .user import IMAGE_SUFFIXES
 
-__all__ = ["IMAGE_EXTENSIONS", "check_imagenet_root", "data_path", "imagenet_root", "index_split",
+__all__ = ["check_imagenet_root", "data_path", "imagenet_root", "index_split",
            "load_image", "load_imagenet_sample"]
 
-IMAGE_EXTENSIONS = (".jpeg", ".jpg", ".png")
 _HINT = ("download ILSVRC2012 (image-net.org: the train and val archives), extract the "
          "training images into train/<wnid>/ and sort the validation images into val/<wnid>/ "
          "(torchvision.datasets.ImageNet or the usual valprep.sh do this)")
@@ -49,8 +49,9 @@ def data_path(path: str | Path) -> Path:
 
 
 def imagenet_root(root: str | Path | None = None) -> Path:
-    """``root`` (expanded) or ``<data dir>/imagenet``."""
-    return Path(root).expanduser() if root is not None else _default_data_dir() / "imagenet"
+    """``root`` or ``imagenet``, as :func:`data_path` reads it (a relative path lies under the
+    data directory)."""
+    return data_path(root if root is not None else "imagenet")
 
 
 def check_imagenet_root(root: str | Path | None = None) -> Path:
@@ -74,7 +75,7 @@ def index_split(root: Path, split: str) -> tuple[list[str], list[tuple[Path, int
     d = root / split
     if not d.is_dir():
         raise FileNotFoundError(f"ImageNet {split} folder {d} not found; {_HINT}")
-    loose = [p for p in d.iterdir() if p.is_file() and p.suffix.lower() in IMAGE_EXTENSIONS]
+    loose = [p for p in d.iterdir() if p.is_file() and p.suffix.lower() in IMAGE_SUFFIXES]
     if loose:
         raise ValueError(f"{d} holds {len(loose)} images directly (e.g. {loose[0].name}); the "
                          f"images must sit in one folder per class, {d}/<wnid>/; {_HINT}")
@@ -82,7 +83,7 @@ def index_split(root: Path, split: str) -> tuple[list[str], list[tuple[Path, int
     files: list[tuple[Path, int]] = []
     for i, w in enumerate(wnids):
         files += [(p, i) for p in sorted((d / w).iterdir())
-                  if p.is_file() and p.suffix.lower() in IMAGE_EXTENSIONS]
+                  if p.is_file() and p.suffix.lower() in IMAGE_SUFFIXES]
     if not files:
         raise ValueError(f"{d} has no images in class folders; {_HINT}")
     return wnids, files
@@ -105,7 +106,9 @@ def load_image(path: Path, size: int) -> np.ndarray:
             # offsets rounded as torchvision's CenterCrop rounds them
             left, top = int(round((nw - size) / 2.0)), int(round((nh - size) / 2.0))
             arr = np.asarray(im.crop((left, top, left + size, top + size)))
-    except OSError as e:
+    except FileNotFoundError:
+        raise
+    except OSError as e:  # PIL's UnidentifiedImageError and truncated files
         raise ValueError(f"cannot decode image {path}: {e}") from e
     return arr
 

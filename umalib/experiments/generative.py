@@ -27,7 +27,8 @@ from ..data.splits import Splits, to_float
 from ..metrics.generative import (INCEPTION_FEATURES, FeatureModule, fid_torchmetrics,
                                   inception_available, inception_feature_fn,
                                   inception_score_torchmetrics, l1_distance)
-from ..models.hf_mae import HFMAE, empty_vit_mae, load_vit_mae, read_vit_mae_config, vit_mae_digest
+from ..models.hf_mae import (HFMAE, check_vit_mae_dir, empty_vit_mae, load_vit_mae,
+                             read_vit_mae_config, vit_mae_digest)
 from ..models.mae import (MAE, Inpainter, MAEConfig, centre_square_keep, inpainted_region,
                           mask_image, train_mae)
 from ..models.region_classifier import RegionClassifier, region_box, train_region_classifier
@@ -39,7 +40,6 @@ if TYPE_CHECKING:
 
 MAE_CODE = ("umalib.models.mae", "umalib.data.splits")  # code roots of every MAE stage
 
-ATTACKS: tuple[str, ...] = ("none", "8/255", "unbounded")
 TABLE3_COLUMNS = ["method", "attack", "IS_R", "IS_F", "FID_R", "FID_F", "Acc_R", "Acc_F"]
 TABLE7_COLUMNS = ["method", "set", "attack", "L1_per_image", "L1_per_pixel"]
 BUDGET_COLUMNS = ["method", "set", "eps", "L1_per_image", "closed"]
@@ -105,7 +105,9 @@ class GenerativeStages:
         self.exp = exp
         self.g = exp.profile.generative
         self.pretrained_dir = data_path(self.g.pretrained) if self.g.pretrained else None
+        self._models: dict[str, MAE | HFMAE] = {}  # see model()
         if self.pretrained_dir is not None:
+            check_vit_mae_dir(self.pretrained_dir, weights=True)  # a node would fail without them
             self.cfg = read_vit_mae_config(self.pretrained_dir)
         else:
             c, h, _ = exp.splits.shape
@@ -173,6 +175,17 @@ class GenerativeStages:
                     f"{dom}, not Inception")
         return f"IS / FID / Acc: domain metrics from {dom}, not Inception"
 
+    @property
+    def fid_name(self) -> str:
+        """"Inception FID" or "domain FID": what the FID columns are."""
+        return "Inception FID" if self.g.fid_features == "inception" else "domain FID"
+
+    @property
+    def attacks(self) -> tuple[str, ...]:
+        """Tables 3 and 7's attacks: "none", UMA at ``generative.eps`` (e.g. "8/255", Table 7's
+        attack) and "unbounded"."""
+        return ("none", budget_tag(round(self.g.eps * 255, 6)), "unbounded")
+
     # ------------------------------------------------------------------ data
     @cached_property
     def keep(self) -> torch.Tensor:
@@ -214,15 +227,20 @@ class GenerativeStages:
         return m.to(self.exp.device).eval()
 
     @cached_property
-    def _pretrained(self) -> tuple[HFMAE, str, float]:
-        """(model on the device, weights digest, load seconds), loaded once per stages object."""
+    def _pretrained(self) -> tuple[HFMAE, float]:
+        """(model on the device, load seconds), loaded once per stages object."""
         t0 = time.perf_counter()
         m = load_vit_mae(self.pretrained_dir).to(self.exp.device).eval()
-        return m, vit_mae_digest(self.pretrained_dir), time.perf_counter() - t0
+        return m, time.perf_counter() - t0
+
+    @cached_property
+    def _weights_digest(self) -> str:
+        """The pretrained weights' digest, hashed once per stages object (without loading)."""
+        return vit_mae_digest(self.pretrained_dir)
 
     def original_key(self) -> str:
         if self.pretrained_dir is not None:  # the weights' digest stands for the training
-            return self._key("mae_pretrained", {"weights": self._pretrained[1]}, [],
+            return self._key("mae_pretrained", {"weights": self._weights_digest}, [],
                              (GenerativeStages.original,), fields=())
         return self._key("mae", {}, [], (GenerativeStages.original,), fields=_MAE_FIELDS)
 
@@ -230,7 +248,7 @@ class GenerativeStages:
         """The original MAE: trained on the training split (all classes), cached; or, on the
         pretrained route, loaded from ``generative.pretrained`` (nothing trained or cached)."""
         if self.pretrained_dir is not None:
-            m, _, seconds = self._pretrained
+            m, seconds = self._pretrained
             return Built(m, self.original_key(), {"seconds": seconds,
                                                   "source": str(self.pretrained_dir)}, False)
 
@@ -282,6 +300,21 @@ class GenerativeStages:
         f = Inpainter(mae, self.keep).eval()
         return torch.cat([f(im[i:i + batch_size].to(self.exp.device)).cpu()
                           for i in range(0, len(im), batch_size)])
+
+    def model(self, name: str) -> MAE | HFMAE:
+        """The original ("Original") or unlearned ("I2I", "SalUn") MAE, read once per stages
+        object: the tables, the budget curve and the figures all ask for the same models."""
+        if name not in self._models:
+            built = self.original() if name == "Original" else self.unlearned(name)
+            self._models[name] = built.model
+        return self._models[name]
+
+    def clean_output(self, name: str, side: str, n: int | None = None) -> torch.Tensor:
+        """I1 ("Original") or I2 (a method) of ``side``: the model's inpainting of the first
+        ``n`` (all) masked evaluation images, composited into the clean ones."""
+        ev = self.eval_set(side)
+        im, i0 = (ev.im, ev.i0) if n is None else (ev.im[:n], ev.i0[:n])
+        return self.composite(self.inpaint(self.model(name), im), i0)
 
     @cached_property
     def region(self) -> torch.Tensor:
@@ -356,21 +389,20 @@ class GenerativeStages:
 
     def outputs(self) -> dict[tuple[str, str, str], torch.Tensor]:
         """(method, attack, side) -> output images; method "Original" gives I1 ("none")."""
-        orig = self.original().model
         out = {}
         for side in ("retain", "forget"):
-            ev = self.eval_set(side)
-            out[("Original", "none", side)] = self.composite(self.inpaint(orig, ev.im), ev.i0)
+            out[("Original", "none", side)] = self.clean_output("Original", side)
             for m in GENERATIVE_METHODS:
-                unl = self.unlearned(m).model
-                out[(m, "none", side)] = self.composite(self.inpaint(unl, ev.im), ev.i0)
-                for a in ATTACKS[1:]:
+                out[(m, "none", side)] = self.clean_output(m, side)
+                for a in self.attacks[1:]:
                     out[(m, a, side)] = self.attacked(m, side, a)["outputs"]
         return out
 
     # ----------------------------------------------------------------- metrics
     def feature_net_key(self) -> str:
-        return self._key("mae_features", {}, [],
+        # the box enters as a value: on the pretrained route the patch grid is the model's, not
+        # generative.patch_size
+        return self._key("mae_features", {"box": list(region_box(self.region))}, [],
                          ("umalib.models.region_classifier", GenerativeStages.feature_net,
                           GenerativeStages.region.func, GenerativeStages.keep.func),
                          fields=_FEATURE_FIELDS)
@@ -412,7 +444,7 @@ class GenerativeStages:
             fn = inception_feature_fn(device=self.exp.device)
             if fn is None:
                 raise FileNotFoundError(_INCEPTION_HINT)
-            return FeatureModule(fn, INCEPTION_FEATURES), INCEPTION_MIN_SAMPLES / INCEPTION_FEATURES
+            return FeatureModule(fn, INCEPTION_FEATURES), 1.0  # N >= D: a full-rank covariance
         return FeatureModule(self.feature_net().model.features, self.g.feature_dim), 5.0
 
     def tables(self) -> tuple[pd.DataFrame, pd.DataFrame, dict]:
@@ -427,21 +459,22 @@ class GenerativeStages:
         net = self.feature_net().model
         dev = self.exp.device
         feats, min_per_dim = self.fid_features()
-        logits = FeatureModule(net, self.splits.num_classes)
+        k = self.splits.num_classes
+        as_logits = FeatureModule(lambda z: z, k)  # IS reads the logits computed once below
         outs = self.outputs()
         evs = {s: self.eval_set(s) for s in ("retain", "forget")}
         t3, t7 = [], []
-        keys = [("Original", "none")] + [(m, a) for m in GENERATIVE_METHODS for a in ATTACKS]
+        keys = [("Original", "none")] + [(m, a) for m in GENERATIVE_METHODS for a in self.attacks]
         for m, a in keys:
             row: dict[str, Any] = {"method": m, "attack": a}
             for s, tag in (("retain", "R"), ("forget", "F")):
                 o, ev = outs[(m, a, s)], evs[s]
-                row[f"IS_{tag}"] = inception_score_torchmetrics(o, logits, device=dev)
+                with torch.no_grad():  # in batches: the ImageNet route's sets are large
+                    z = torch.cat([net(o[i:i + 256].to(dev)).cpu() for i in range(0, len(o), 256)])
+                row[f"IS_{tag}"] = inception_score_torchmetrics(z, as_logits)
                 row[f"FID_{tag}"] = fid_torchmetrics(ev.i0, o, feats, device=dev,
                                                      min_samples_per_dim=min_per_dim)
-                with torch.no_grad():
-                    pred = net(o.to(dev)).argmax(1).cpu()
-                row[f"Acc_{tag}"] = float((pred == ev.labels).float().mean()) * 100
+                row[f"Acc_{tag}"] = float((z.argmax(1) == ev.labels).float().mean()) * 100
                 if m != "Original":
                     per_img, _ = l1_distance(o, outs[("Original", "none", s)])
                     n_values = int(self.region.sum()) * self.cfg.channels
@@ -454,11 +487,9 @@ class GenerativeStages:
     def original_error(self) -> pd.DataFrame:
         """L1(I1, I0) of the original inpainter per side: per image and per pixel of the
         generated square (0-255 units), i.e. how good the target UMA recovers towards is."""
-        orig = self.original().model
         rows = []
         for s in ("retain", "forget"):
-            ev = self.eval_set(s)
-            per_img, _ = l1_distance(self.composite(self.inpaint(orig, ev.im), ev.i0), ev.i0)
+            per_img, _ = l1_distance(self.clean_output("Original", s), self.eval_set(s).i0)
             n_values = int(self.region.sum()) * self.cfg.channels
             rows.append({"set": s, "L1_per_image": per_img, "L1_per_pixel": per_img / n_values})
         return pd.DataFrame(rows, columns=["set", "L1_per_image", "L1_per_pixel"])
@@ -477,28 +508,24 @@ class GenerativeStages:
         bad = [m for m in methods if m not in GENERATIVE_METHODS]
         if bad or not methods:
             raise ValueError(f"methods must be a non-empty subset of {GENERATIVE_METHODS}, got {methods!r}")
-        orig = self.original().model
         budgets = [(float(e), budget_tag(e)) for e in self.g.budget_eps] + [(math.inf, "unbounded")]
         rows = []
         for m in methods:
-            unl = self.unlearned(m).model
             for s in ("forget", "retain"):
-                ev = self.eval_set(s)
-                i1 = self.composite(self.inpaint(orig, ev.im), ev.i0)
-                i2 = self.composite(self.inpaint(unl, ev.im), ev.i0)
+                i1, i2 = self.clean_output("Original", s), self.clean_output(m, s)
                 i3 = [(e, self.attacked(m, s, tag)["outputs"]) for e, tag in budgets]
                 rows += [{"method": m, "set": s, **r} for r in budget_closed(i1, i2, i3)]
         return pd.DataFrame(rows, columns=BUDGET_COLUMNS)
 
     def grid(self, method: str, side: str, n: int = 6) -> dict[str, torch.Tensor]:
-        """Rows I0, Im, I1, I2, I3 (8/255) for the figure of ``method`` on ``side``."""
+        """Rows I0, Im, I1, I2, I3 (Table 7's budget and unbounded) for the figure of
+        ``method`` on ``side``."""
         ev = self.eval_set(side)
-        orig = self.original().model
-        unl = self.unlearned(method).model
+        bounded = self.attacks[1]
         return {"I0 ground truth": ev.i0[:n], "Im masked": ev.im[:n],
-                "I1 original": self.composite(self.inpaint(orig, ev.im[:n]), ev.i0[:n]),
-                "I2 unlearned": self.composite(self.inpaint(unl, ev.im[:n]), ev.i0[:n]),
-                "I3 UMA 8/255": self.attacked(method, side, "8/255")["outputs"][:n],
+                "I1 original": self.clean_output("Original", side, n),
+                "I2 unlearned": self.clean_output(method, side, n),
+                f"I3 UMA {bounded}": self.attacked(method, side, bounded)["outputs"][:n],
                 "I3 unbounded": self.attacked(method, side, "unbounded")["outputs"][:n]}
 
 

@@ -40,18 +40,21 @@ def _attacks(e: Experiment) -> None:
 
 def _generative(e: Experiment) -> None:
     g = e.generative
-    g.tables(), g.original_error(), g.budget_curve()
+    g.tables()
+    g.original_error()
+    g.budget_curve()
 
 
 def _defenses(e: Experiment) -> None:
     d = e.defenses
-    d.table4("classwise"), d.table5("classwise"), d.table6("classwise")
-    d.adv_cost_table("classwise")
+    for table in (d.table4, d.table5, d.table6, d.adv_cost_table):
+        table("classwise")
     d.purified_examples("classwise", e.profile.defense.purify_methods[0], e.profile.attack.eps[0])
 
 
 def _ablations(e: Experiment) -> None:
-    e.ablations.figure4(), e.ablations.figure5()
+    e.ablations.figure4()
+    e.ablations.figure5()
 
 
 def _verification(e: Experiment) -> None:
@@ -152,10 +155,11 @@ def _dataset_size(p: config.Profile) -> tuple[int, int]:
 
 
 def job_costs(p: config.Profile) -> dict[str, float]:
-    """Per job of one seed, the classifier image passes (a forward and a backward each; an
-    attack step counts as one) that the profile asks for: the basis of a GPU-hour estimate
-    (divide by a measured throughput). Evaluations, MIA fits and the MAE's smaller passes are
-    left out, so the estimate is a lower bound on compute."""
+    """Per job of one seed, the image passes (a forward and a backward each; an attack step
+    counts as one) that the profile asks for: the basis of a GPU-hour estimate (divide by a
+    measured throughput). The generative job's passes are the MAE's, at its own image size,
+    not the classifier's. Evaluations and MIA fits are left out, so the estimate is a lower
+    bound on compute."""
     n, _ = _dataset_size(p)
     classes = 10 if p.data.dataset != "cifar100" else 100
     forget = {"classwise": n * len(p.scenario.forget_classes) / classes,

@@ -33,8 +33,12 @@ class VerificationStages:
 
     def report_key(self, kind: str, method: str) -> str:
         e, p = self.exp, self.exp.profile
-        cfg = {"verify": p.verify, "kind": kind, "steps": p.attack.steps,
-               "step_size": p.attack.step_size, "mia_shadow_max": p.mia_shadow_max,
+        # one report reads the budget, strength, sample count and threshold, not the list of
+        # models: adding a (scenario, method) pair must not rerun the others
+        v = {f: getattr(p.verify, f) for f in ("eps", "strength", "max_samples", "threshold")}
+        cfg = {"verify": v, "kind": kind, "steps": p.attack.steps,
+               "step_size": p.attack.step_size, "fast": p.attack.fast,
+               "batch_size": p.attack.batch_size, "mia_shadow_max": p.mia_shadow_max,
                "seed": p.seed}
         return cache.make_key("verify", cfg, upstream=[e.original_key(), e.unlearned_key(kind, method),
                                                        e.unlearned_key(kind, "retrain")],

@@ -340,9 +340,8 @@ class FeatureModule(nn.Module):
             raise ValueError("fn must be callable: (B, ...) -> (B, D)")
         if not isinstance(num_features, int) or num_features < 1:
             raise ValueError(f"num_features must be an int >= 1, got {num_features!r}")
+        # a module assigned as an attribute is registered, so .to(device) moves it
         self.fn, self.num_features = fn, num_features
-        if isinstance(fn, nn.Module):  # registered, so .to(device) moves it
-            self.net = fn
 
     @torch.no_grad()
     def forward(self, x: torch.Tensor) -> torch.Tensor:

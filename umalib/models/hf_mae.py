@@ -31,7 +31,7 @@ from typing import TYPE_CHECKING, Iterator, Sequence
 import torch
 from torch import Tensor, nn
 
-from .mae import MAEConfig, _check_keep, keep_to_pixel_mask, patchify, unpatchify
+from .mae import MAEConfig, _check_images, _check_keep, keep_to_pixel_mask, patchify, unpatchify
 
 if TYPE_CHECKING:  # only for type checkers: transformers is optional at run time
     from transformers import ViTMAEForPreTraining
@@ -42,6 +42,7 @@ __all__ = [
     "empty_vit_mae",
     "read_vit_mae_config",
     "vit_mae_digest",
+    "check_vit_mae_dir",
     "mae_config_from_hf",
     "keep_to_noise",
     "IMAGENET_MEAN",
@@ -188,11 +189,6 @@ class HFMAE(nn.Module):
 
     # ------------------------------------------------------------------ helpers
 
-    def _check_images(self, x: Tensor) -> None:
-        c, s = self.cfg.channels, self.cfg.image_size
-        if x.dim() != 4 or tuple(x.shape[1:]) != (c, s, s):
-            raise ValueError(f"x must have shape (N, {c}, {s}, {s}), got {tuple(x.shape)}")
-
     def normalise(self, x: Tensor) -> Tensor:
         """[0, 1] images -> the model's input space."""
         return (x - self.mean.to(x.dtype)) / self.std.to(x.dtype)
@@ -224,7 +220,7 @@ class HFMAE(nn.Module):
 
         Token 0 is [CLS]; tokens 1.. are the visible patches in grid order (as in umalib's MAE).
         """
-        self._check_images(x)
+        _check_images(x, self.cfg, "x")
         k = _check_keep(keep, self.cfg, x.shape[0])
         keep = keep.to(x.device)
         with self._mask_ratio(_mask_ratio_for(k, self.cfg.num_patches)):
@@ -286,9 +282,9 @@ def _vit_mae_class() -> type:
     return ViTMAEForPreTraining
 
 
-def _checked_dir(directory: str | Path, weights: bool) -> Path:
-    """The directory, with config.json (and weights) present, or a FileNotFoundError that
-    says what to download."""
+def check_vit_mae_dir(directory: str | Path, weights: bool = True) -> Path:
+    """The directory, with config.json (and, with ``weights``, a weight file) present, or a
+    FileNotFoundError that says what to download. Only looks at file names."""
     d = Path(directory).expanduser()
     if not d.is_dir():
         raise FileNotFoundError(f"ViT-MAE directory {str(d)!r} does not exist; {_DOWNLOAD_HINT}")
@@ -310,14 +306,14 @@ def _read_hf_config(d: Path) -> object:
 def read_vit_mae_config(directory: str | Path) -> MAEConfig:
     """umalib's :class:`MAEConfig` of the ViT-MAE saved in ``directory`` (reads config.json
     only: no weights, no code)."""
-    return mae_config_from_hf(_read_hf_config(_checked_dir(directory, weights=False)))
+    return mae_config_from_hf(_read_hf_config(check_vit_mae_dir(directory, weights=False)))
 
 
 def vit_mae_digest(directory: str | Path) -> str:
     """SHA-256 prefix (16 hex digits) over config.json, preprocessor_config.json and every
     weight file of a ViT-MAE directory (shards included): part of every cache key built on the
     model, so other weights never reuse results."""
-    d = _checked_dir(directory, weights=True)
+    d = check_vit_mae_dir(directory, weights=True)
     h = hashlib.sha256()
     weights = sorted(f.name for f in d.iterdir()
                      if f.suffix in (".safetensors", ".bin") or f.name in _SAFETENSORS_FILES + _BIN_FILES)
@@ -336,7 +332,7 @@ def empty_vit_mae(directory: str | Path, mean: Sequence[float] | None = None,
     """An :class:`HFMAE` of the architecture in ``directory`` with fresh (random) weights, in
     eval mode, for loading a saved ``state_dict`` (e.g. an unlearned copy) into. Normalisation
     as :func:`load_vit_mae`."""
-    d = _checked_dir(directory, weights=False)
+    d = check_vit_mae_dir(directory, weights=False)
     model = _vit_mae_class()(_read_hf_config(d))
     mean, std = _stats(d, mean, std)
     return HFMAE(model.eval(), mean=mean, std=std).eval()
@@ -362,7 +358,7 @@ def load_vit_mae(directory: str | Path, mean: Sequence[float] | None = None,
     directory, else ImageNet statistics. Never touches the network.
     """
     cls = _vit_mae_class()
-    d = _checked_dir(directory, weights=True)
+    d = check_vit_mae_dir(directory, weights=True)
     use_safetensors = any((d / f).is_file() for f in _SAFETENSORS_FILES)
     model = cls.from_pretrained(str(d), local_files_only=True, use_safetensors=use_safetensors,
                                 weights_only=True)
