@@ -18,30 +18,30 @@
 #
 # **Profiles.** `paper` uses the paper's settings (CIFAR-10, ResNet-50, 182 epochs), which need
 # the CIFAR files and a GPU. `quick` (the default of `make reproduce`) runs the same pipeline on
-# the real Fashion-MNIST with a small CNN so that the whole series fits in about 16 minutes on
-# two idle CPU cores from an empty cache; the list printed below says exactly how it deviates
-# from the paper. `smoke` runs every code path at toy sizes (tests).
+# the real Fashion-MNIST with a small CNN so that the whole series runs on two CPU cores (the
+# README gives the measured time); the collapsed list below says exactly how it deviates from
+# the paper. `smoke` runs every code path at toy sizes (tests).
 
-# %% tags=["parameters"]
+# %% tags=["parameters", "hide-input"]
 PROFILE = "quick"   # "smoke" | "quick" | "paper"
 SEEDS = None        # None: the profile's seeds (quick 0, 1, 2), or a list such as [3]
 FORCE = False       # rebuild cached artifacts
 INTERACTIVE = False # papermill runs headless; set True in JupyterLab for widgets
 DEVICE = "cpu"      # or "cuda"
 
-# %%
+# %% tags=["hide-input"]
 import matplotlib.pyplot as plt
 import pandas as pd
-from IPython.display import Markdown, display
+from IPython.display import display
 
 from umalib.reporting import plots
-from umalib.reporting.files import publish_table, records, save_figure, write_table
-from umalib.reporting.notebook import setup
-from umalib.reporting.seeds import long_table
+from umalib.reporting.files import publish_table, save_figure
+from umalib.reporting.notebook import finish, setup
 
 # cfg: the profile; runs: one experiment per seed (tables are mean ± std over them);
-# exp: the first seed's experiment, for single-run figures; RESULTS: what the tests read.
-cfg, runs, exp, RESULTS = setup(PROFILE, SEEDS, DEVICE, FORCE)
+# exp: the first seed's experiment, for single-run figures; board: None (no claims are tested here);
+# RESULTS: the numbers the tests read.
+cfg, runs, exp, board, RESULTS = setup(PROFILE, SEEDS, DEVICE, FORCE)
 
 # %% [markdown]
 # ## Environment
@@ -50,7 +50,9 @@ cfg, runs, exp, RESULTS = setup(PROFILE, SEEDS, DEVICE, FORCE)
 # %%
 from umalib.reporting.files import environment
 env = environment(DEVICE)
-display(pd.Series(env, name="value").to_frame())
+RESULTS["environment"] = env  # the site's footer names it
+from umalib.reporting.format import Shown
+display(Shown(pd.DataFrame({"item": list(env), "value": list(env.values())}), "Environment of this run"))
 
 # %% [markdown]
 # ## Data
@@ -65,7 +67,7 @@ summary = pd.DataFrame([
     {"split": "test", "images": len(sp.y_test)}])
 from umalib.reporting.files import shown_path
 print(f"{sp.name} from {shown_path(sp.source)}: {sp.shape} images, {sp.num_classes} classes; fingerprint {sp.fingerprint}")
-display(summary)
+display(Shown(summary, "Splits"))
 fig = plots.sample_grid(sp.x_train, sp.y_train, sp.classes, per_class=8)
 save_figure(fig, "samples", PROFILE); plt.show()
 
@@ -96,6 +98,5 @@ save_figure(fig, "original_training", PROFILE); plt.show()
 # forget set. On the quick profile we look for >= 88% test and >= 98% training accuracy: the
 # memorisation regime in which forgetting is measurable.
 
-# %%
-from umalib.reporting.files import record
-record(RESULTS, "00_setup", PROFILE);
+# %% tags=["remove-cell"]
+finish(RESULTS, "00_setup", PROFILE, board)

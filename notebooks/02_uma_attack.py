@@ -15,30 +15,29 @@
 # image, does not. Residual separates knowledge left behind by unlearning from generalisation
 # (a perturbation that also fools a model that never saw the image proves nothing).
 
-# %% tags=["parameters"]
+# %% tags=["parameters", "hide-input"]
 PROFILE = "quick"   # "smoke" | "quick" | "paper"
 SEEDS = None        # None: the profile's seeds (quick 0, 1, 2), or a list such as [3]
 FORCE = False       # rebuild cached artifacts
 INTERACTIVE = False # papermill runs headless; set True in JupyterLab for widgets
 DEVICE = "cpu"      # or "cuda"
 
-# %%
+# %% tags=["hide-input"]
 import matplotlib.pyplot as plt
-import pandas as pd
 from IPython.display import Markdown, display
 
 from umalib.reporting import plots
-from umalib.reporting.files import publish_table, records, save_figure, write_table
-from umalib.reporting.notebook import setup
-from umalib.reporting.seeds import long_table
+from umalib.reporting.files import publish_table, records, save_figure
+from umalib.reporting.notebook import finish, setup
 
 # cfg: the profile; runs: one experiment per seed (tables are mean ± std over them);
-# exp: the first seed's experiment, for single-run figures; RESULTS: what the tests read.
-cfg, runs, exp, RESULTS = setup(PROFILE, SEEDS, DEVICE, FORCE)
+# exp: the first seed's experiment, for single-run figures; board: this notebook's claims, shown
+# first and decided at the end; RESULTS: the numbers the tests read.
+cfg, runs, exp, board, RESULTS = setup(PROFILE, SEEDS, DEVICE, FORCE, notebook="02")
 
 # %%
 from umalib.experiments import tables as results
-from umalib.reporting.paper import paper_table, with_paper
+from umalib.reporting.paper import paper_table
 a = cfg.attack
 n_attack = {k: len(exp.scenario(k).attack_subset(a.max_samples, exp.profile.seed)[1]) for k in ("classwise", "instancewise")}
 attack_note = (f"UMA: eps {[round(e * 255) for e in a.eps]}/255, step {a.step_size * 255:g}/255, {a.steps} steps, "
@@ -99,9 +98,11 @@ verify_note = (f"verifier: eps {v.eps * 255:g}/255, strength {v.strength}, a see
                f"{v.max_samples} forget samples per model, threshold {v.threshold:g} on the residual share; "
                "shares in %, the verdict per seed (joined by ';' where seeds differ)")
 tv = publish_table(runs.map(lambda e: e.verification.table()), "verification", PROFILE,
-                   title="The verifier's reports (umalib.verify), ours", notes=[verify_note, *cfg.notes])
+                   title="The verifier's reports (umalib.verify), ours", notes=[verify_note, *cfg.notes],
+                   units={"UA_*": "%", "mapped_*": "%", "residual_*": "%", "samples": "images"})
 RESULTS["verification"] = records(tv)
-fig = plots.verification_bars(tv, title=f"The verifier's report lines at eps {v.eps * 255:g}/255 (mean ± std over seeds)")
+fig = plots.verification_bars(tv, threshold=100 * v.threshold,
+                              title=f"The verifier's report lines at eps {v.eps * 255:g}/255 (mean over seeds, 95% interval of the pooled share)")
 save_figure(fig, "verification", PROFILE); plt.show()
 
 # %%
@@ -122,34 +123,22 @@ from umalib.metrics import predictions
 fig = plots.attack_examples(r["x"][sel], r["x_adv"][sel], r["y"][sel],
                             predictions(orig, r["x"][sel]), predictions(unl, r["x"][sel]),
                             r["outputs"][sel].argmax(1), exp.splits.classes, eps,
-                            title=f"UMA against {method} (class-wise), eps {eps * 255:.0f}/255")
+                            title=f"UMA against {method} (class-wise), eps {eps * 255:.0f}/255 (seed {runs.seeds[0]})")
 save_figure(fig, "fig1_uma_examples", PROFILE); plt.show()
 
 # %%
 for kind, raw in (("classwise", raw1), ("instancewise", raw2)):
     eps = cfg.attack.eps[-1]
     fig = plots.loss_curves({m: v[eps]["loss_history"] for m, v in raw.items()},
-                            title=f"UMA loss over steps, {kind}, eps {eps * 255:.0f}/255")
+                            title=f"UMA loss over steps, {kind}, eps {eps * 255:.0f}/255 (seed {runs.seeds[0]})")
     save_figure(fig, f"uma_loss_{kind}", PROFILE); plt.show()
-
-# %%
-from umalib.reporting.findings import attack_findings, paper_comparisons
-from umalib.reporting.seeds import RULE
-findings = attack_findings(t1, t2)
-RESULTS["findings"] = findings
-display(Markdown("**On the means over seeds:**\n" + "\n".join(f"- {f}" for f in findings)))
-comparisons = paper_comparisons(long_table(t1s), tuple(results.eps_tag(e) for e in cfg.attack.eps))
-RESULTS["paper_comparisons"] = [{k: c[k] for k in ("claim", "verdict", "mean", "low", "high", "diffs")} for c in comparisons]
-display(Markdown(f"**The paper's class-wise order, decided on the spread** (rule: {RULE}):\n"
-                 + "\n".join(f"- {c['sentence']}" for c in comparisons)))
 
 # %% [markdown]
 # **Reading.** The paper finds that (i) class-wise, the retrained model stays robust (UA 0
 # under attack) while FT and IU are fully mapped back (UA ~ 100%) and RL, l1-sparse and SalUn
 # partly; (ii) instance-wise, every method *including retrain* is mapped back (UA ~ 100% at
 # 8/255), which is why the residual column matters: it counts only what the retrained model does
-# not also recover. The findings above compare our run with these claims, number by number.
+# not also recover. The scoreboard at the top of this page decides each claim on our seeds.
 
-# %%
-from umalib.reporting.files import record
-record(RESULTS, "02_uma_attack", PROFILE);
+# %% tags=["remove-cell"]
+finish(RESULTS, "02_uma_attack", PROFILE, board)

@@ -29,30 +29,28 @@
 # report the purified model's own TA, UA and MIA (its MIA attacker is fitted on its clean
 # outputs), so the price of purification in test accuracy is visible.
 
-# %% tags=["parameters"]
+# %% tags=["parameters", "hide-input"]
 PROFILE = "quick"   # "smoke" | "quick" | "paper"
 SEEDS = None        # None: the profile's seeds (quick 0, 1, 2), or a list such as [3]
 FORCE = False       # rebuild cached artifacts
 INTERACTIVE = False # papermill runs headless; set True in JupyterLab for widgets
 DEVICE = "cpu"      # or "cuda"
 
-# %%
+# %% tags=["hide-input"]
 import matplotlib.pyplot as plt
-import pandas as pd
-from IPython.display import Markdown, display
+from IPython.display import display
 
 from umalib.reporting import plots
-from umalib.reporting.files import publish_table, records, save_figure, write_table
-from umalib.reporting.notebook import setup
-from umalib.reporting.seeds import long_table
+from umalib.reporting.files import publish_table, records, save_figure
+from umalib.reporting.notebook import finish, setup
 
 # cfg: the profile; runs: one experiment per seed (tables are mean ± std over them);
-# exp: the first seed's experiment, for single-run figures; RESULTS: what the tests read.
-cfg, runs, exp, RESULTS = setup(PROFILE, SEEDS, DEVICE, FORCE)
+# exp: the first seed's experiment, for single-run figures; board: this notebook's claims, shown
+# first and decided at the end; RESULTS: the numbers the tests read.
+cfg, runs, exp, board, RESULTS = setup(PROFILE, SEEDS, DEVICE, FORCE, notebook="04")
 
 # %%
 from umalib.experiments.defenses import defense_columns
-from umalib.reporting.findings import defense_findings
 from umalib.reporting.notes import defense_notes
 from umalib.reporting.paper import paper_table, with_paper
 ds = exp.defenses
@@ -76,13 +74,12 @@ t4 = publish_table(
 RESULTS["table4"] = records(t4)
 
 # %%
-from umalib.reporting.files import with_spread
+from umalib.reporting.format import Shown
 from umalib.reporting.seeds import aggregate
 cost = aggregate(runs.map(lambda e: e.defenses.adv_cost_table("classwise")))
 RESULTS["adv_cost"] = records(cost)
-display(Markdown("**Extra cost of Eq. 6** (wall seconds, plain and adversarial timed back to back when the "
-                 "+adv model was built; `slowdown` = adversarial / plain):"))
-display(with_spread(cost))
+display(Shown(cost, "Extra cost of Eq. 6: wall seconds, plain and adversarial timed back to back when "
+                    "the +adv model was built; slowdown = adversarial / plain (mean ± std over seeds)"))
 
 # %% [markdown]
 # ## Table 5: purification, attacker unaware of the VAE
@@ -126,21 +123,15 @@ save_figure(fig, "defense_tradeoff", PROFILE); plt.show()
 # %%
 method = d.purify_methods[0]
 rows = ds.purified_examples("classwise", method, a.eps[0], n=6)
-fig = plots.image_rows(rows, n=6, title=f"{method}: x, VAE(x), x + delta and VAE(x + delta), eps {a.eps[0] * 255:.0f}/255")
+fig = plots.image_rows(rows, n=6, title=f"{method}: x, VAE(x), x + delta and VAE(x + delta), eps {a.eps[0] * 255:.0f}/255 (seed {runs.seeds[0]})")
 save_figure(fig, "purified_examples", PROFILE); plt.show()
-
-# %%
-findings = defense_findings(t4, t5, t6, seeds=(long_table(t4s), long_table(t5s), long_table(t6s)))
-RESULTS["findings"] = findings
-display(Markdown("\n".join(f"- {f['sentence']}" for f in findings)))
 
 # %% [markdown]
 # **Reading.** The paper reports that adversarial unlearning with RL cuts UA under UMA at
 # 16/255 from 56.02% (Table 1) to 16.98% (Table 4) at almost no TA cost, that an unaware attacker
 # is neutralised by the VAE (FT+vae 5.40% at 16/255), and that an aware attacker still maps FT
-# fully back (100%) while SalUn+vae keeps some robustness (10.38%). The sentences above state,
-# from this run's numbers, whether ours agree.
+# fully back (100%) while SalUn+vae keeps some robustness (10.38%). The scoreboard at the top of
+# this page decides each of these claims on our seeds.
 
-# %%
-from umalib.reporting.files import record
-record(RESULTS, "04_defenses", PROFILE);
+# %% tags=["remove-cell"]
+finish(RESULTS, "04_defenses", PROFILE, board)

@@ -42,7 +42,16 @@ requires_fmnist = pytest.mark.skipif(not (FMNIST.exists() or (Path(__file__).par
 
 @pytest.fixture(scope="session")
 def smoke_run(tmp_path_factory):
-    """Every notebook executed once on the smoke profile (shared by the notebook and site tests)."""
+    """The smoke profile built once, then every notebook executed from it (shared by the
+    notebook, site and sweep tests).
+
+    The artifacts come from a local sweep of the stage graph over both seeds (submitit's local
+    executor, as on a cluster), so one build serves two checks: the sweep fills the cache, and
+    the notebooks then build nothing. Its output is kept in ``base / "sweep.out"``."""
+    import contextlib
+    import io
+
+    from umalib.cli import main
     from umalib.cli.reproduce import notebooks, run_notebook
 
     base = tmp_path_factory.mktemp("nb")
@@ -51,6 +60,11 @@ def smoke_run(tmp_path_factory):
                       MPLBACKEND="agg")
     rows = {}
     try:
+        out = io.StringIO()
+        with contextlib.redirect_stdout(out):
+            code = main(["sweep", "--profile", "smoke", "--seeds", "0,1", "--log-dir",
+                         str(base / "logs")])
+        (base / "sweep.out").write_text(f"exit {code}\n{out.getvalue()}")
         for nb in notebooks():
             rows[nb.name[:2]] = run_notebook(nb, "smoke", base / "runs", force=False, timeout=900)
     finally:

@@ -4,14 +4,12 @@ from __future__ import annotations
 
 import importlib
 
-import pandas as pd
 import pytest
 import torch
 
 from umalib.attacks.uma import uma_loss
 from umalib.config import DefenseConfig, MethodConfig
 from umalib.data import BatchLoader
-from umalib.reporting.findings import defense_findings
 from umalib.defenses import (ConvVAE, Purified, UMAHook, adversarial_unlearning, attack_aware,
                              attack_unaware, train_vae)
 from umalib.defenses import purifier as pur_mod
@@ -188,21 +186,6 @@ def test_unaware_attack_never_calls_the_vae(monkeypatch):
     monkeypatch.setattr(pur_mod, "uma", lambda *a, **k: pytest.fail("attack ran"))
     again = attack_unaware(orig, clf, vae, x, eps=8 / 255, x_adv=res.x_adv)
     assert torch.allclose(again.outputs, res.outputs)
-
-
-def test_defense_findings_reads_the_numbers():
-    cols = ["method", "TA", "UA", "MIA", "UA_8", "MIA_8", "UA_16", "MIA_16"]
-    t4 = pd.DataFrame([["RL", 90, 0, 0, 20, .1, 60, .3], ["RL+adv", 88, 0, 0, 5, 0, 30, .1],
-                       ["SalUn", 90, 0, 0, 10, 0, 40, .2], ["SalUn+adv", 80, 0, 0, 1, 0, 10, 0]],
-                      columns=cols)
-    t5 = pd.DataFrame([["FT", 90, 5, 0, 90, .9, 99, .9], ["FT+vae", 85, 5, 0, 8, 0, 9, 0]], columns=cols)
-    t6 = pd.DataFrame([["FT", 90, 5, 0, 90, .9, 99, .9], ["FT+vae", 85, 5, 0, 95, .9, 99, .9]], columns=cols)
-    f = {r["check"].split(":")[0].split(" (")[0] + (" aware" if "(aware)" in r["check"] else ""): r
-         for r in defense_findings(t4, t5, t6)}
-    assert f["RL+adv"]["met"] is True
-    assert f["SalUn+adv"]["met"] is False  # UA lower but TA dropped 10 points
-    assert f["FT+vae"]["met"] is True and f["FT+vae aware"]["met"] is False
-    assert "30.00%" in f["RL+adv"]["sentence"] and "60.00%" in f["RL+adv"]["sentence"]
 
 
 def test_defense_config_validation():

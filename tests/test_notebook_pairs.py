@@ -32,5 +32,10 @@ def test_one_literal_parameters_cell_then_the_shared_setup(nb):
     assert len(params) == 1
     for line in params[0].source.splitlines():  # literals only: papermill injects values here
         assert not line.strip() or line.split("#")[0].count("=") == 1, line
-    code = [c.source for c in cells if c.cell_type == "code"]
-    assert sum("setup(PROFILE, SEEDS, DEVICE, FORCE)" in s for s in code) == 1
+    code = [c for c in cells if c.cell_type == "code"]
+    assert sum("setup(PROFILE, SEEDS, DEVICE, FORCE" in c.source for c in code) == 1
+    # the boilerplate is tagged so the site hides it: the parameters and setup cells fold
+    # their code, the closing finish(...) cell is dropped
+    setup_cell = next(c for c in code if "setup(PROFILE" in c.source)
+    assert "hide-input" in params[0].metadata["tags"] and "hide-input" in setup_cell.metadata["tags"]
+    assert "remove-cell" in code[-1].metadata.get("tags", []) and "finish(" in code[-1].source

@@ -2,6 +2,7 @@
 
 import json
 import os
+import re
 from pathlib import Path
 
 import pytest
@@ -157,3 +158,63 @@ def test_second_run_hits_the_cache(smoke_run):
         os.environ.pop("UMALIB_CACHE"); os.environ.pop("UMALIB_FIGURES")
     assert not again["error"] and again["built"] == 0 and again["cache_hits"] >= 1
     assert _results(base, "00_setup")["cache_hit"] is True
+
+
+# Words that state agreement with the paper: only the claims registry may print them.
+VERDICT_WORDS = re.compile(r"\b(holds?|contradict(s|ed)?|not distinguishable|agrees?|disagrees?|"
+                           r"supported|undecided|not testable|reproduced)\b", re.IGNORECASE)
+
+
+def _output_text(o: dict) -> str:
+    if o.get("output_type") == "stream":
+        return "".join(o.get("text", ""))
+    data = o.get("data", {})
+    return " ".join("".join(data[k]) if isinstance(data[k], list) else str(data[k])
+                    for k in ("text/plain", "text/html", "text/markdown") if k in data)
+
+
+def test_verdicts_come_only_from_the_claims_registry(smoke_run):
+    from umalib.reporting.claims import CLAIMS
+
+    base, _ = smoke_run
+    with_claims = {c.notebook for c in CLAIMS}
+    for nb in sorted((base / "runs").glob("*.ipynb")):
+        cells = json.loads(nb.read_text())["cells"]
+        boards = []
+        for i, c in enumerate(cells):
+            if c["cell_type"] == "markdown":
+                text = "".join(c["source"])
+                assert not re.search(r"\b(ours|we) (agree|disagree)", text, re.I), nb.name
+                continue
+            for o in c.get("outputs", []):
+                if o.get("metadata", {}).get("umalib") == "claims":
+                    boards.append((i, _output_text(o)))
+                    continue
+                hit = VERDICT_WORDS.search(_output_text(o))
+                assert hit is None, (nb.name, i, hit and _output_text(o)[max(0, hit.start() - 80):hit.end() + 40])
+        if nb.name[:2] in with_claims:
+            # one scoreboard, near the top, already holding the decided verdicts
+            assert len(boards) == 1, (nb.name, len(boards))
+            first_code = next(i for i, c in enumerate(cells) if c["cell_type"] == "code"
+                              and "parameters" not in c["metadata"].get("tags", [])
+                              and "injected-parameters" not in c["metadata"].get("tags", []))
+            assert boards[0][0] == first_code, nb.name
+            assert "Which claims hold here" in boards[0][1], nb.name
+            assert re.search(r"holds|contradicted|not distinguishable|undecided|not testable",
+                             boards[0][1]), nb.name
+        else:
+            assert not boards, nb.name
+
+
+def test_smoke_claims_file(smoke_run):
+    import pandas as pd
+
+    from umalib.reporting.claims import CLAIMS, VERDICTS
+
+    base, _ = smoke_run
+    df = pd.read_csv(base / "figures" / "smoke" / "claims.csv", dtype={"notebook": str})
+    assert list(df.id) == [c.id for c in CLAIMS]  # every notebook's claims, registry order
+    ok = df.verdict.isin(VERDICTS) | df.verdict.str.startswith("not testable here")
+    assert ok.all(), df.loc[~ok, ["id", "verdict"]]
+    decided = df[df.verdict.isin(VERDICTS)]
+    assert (decided.n_seeds == 2).all() and decided.per_seed.str.count(":").eq(2).all()

@@ -21,7 +21,9 @@ def test_publish_table_writes_ours_only_and_returns_rows_by_method(capsys):
     assert list(written.columns) == ["method", "UA", "MIA"]
     assert list(written["method"]) == ["FT", "retrain"]  # the paper's rows are shown, not written
     md = (d / "t.md").read_text()
-    assert md.startswith("### T") and "| retrain | 0.0000 | - |" in md and "- a note" in md
+    # units in the headers, fixed decimals per column, "-" for a missing cell
+    assert md.startswith("### T") and "| method | UA (%) | MIA (0-1) |" in md
+    assert "| FT | 7.50 | 0.046 |" in md and "| retrain | 0.00 | - |" in md and "- a note" in md
     assert "paper" not in md
     assert stat.S_IMODE((d / "t.csv").stat().st_mode) == 0o644
     shown = capsys.readouterr().out  # outside IPython, display() prints
@@ -42,36 +44,39 @@ def test_per_seed_tables_are_aggregated_with_their_spread():
     assert list(long.columns) == ["seed", "method", "UA", "note"] and long.seed.tolist() == [0, 0, 1, 1]
     md = (d / "s.md").read_text()
     assert "| FT | 15.00 ± 7.07 | a |" in md and "over 2 seeds" in md
+    assert "n_seeds" not in md.split("\n\n")[1]  # said in the note, not as a column
     assert out.UA.tolist() == [15.0, 42.0]
 
 
 def test_paired_verdicts():
     from umalib.reporting.seeds import compare, long_table, paired_verdict
 
-    assert paired_verdict([5.0, 6.0, 5.5])["verdict"] == "supported"
+    assert paired_verdict([5.0, 6.0, 5.5])["verdict"] == "holds"
     assert paired_verdict([-5.0, -6.0, -5.5])["verdict"] == "contradicted"
     assert paired_verdict([5.0, -6.0, 1.0])["verdict"] == "not distinguishable"
     assert paired_verdict([5.0])["verdict"] == "undecided"
     long = long_table({s: pd.DataFrame([{"method": "SalUn", "UA_16": u}, {"method": "RL", "UA_16": r}])
                        for s, (u, r) in enumerate([(30, 50), (35, 52), (33, 49)])})
     c = compare(long, "SalUn", "RL", "UA_16")  # lower UA = more robust
-    assert c["diffs"] == [20.0, 17.0, 16.0] and c["verdict"] == "supported"
+    assert c["diffs"] == [20.0, 17.0, 16.0] and c["verdict"] == "holds"
 
 
-def test_defense_findings_decide_on_the_spread():
-    from umalib.reporting.findings import defense_findings
-    from umalib.reporting.seeds import aggregate, long_table
 
-    cols = ["method", "TA", "UA", "MIA", "UA_8", "MIA_8", "UA_16", "MIA_16"]
-    # RL+adv is lower on the mean (40 vs 60) but one seed says the opposite: not decided
-    t4s = {s: pd.DataFrame([["RL", 90, 0, 0, 20, .1, u, .3], ["RL+adv", 89, 0, 0, 5, 0, a, .1]], columns=cols)
-           for s, (u, a) in enumerate([(60, 10), (60, 10), (60, 100)])}
-    t5s = {s: pd.DataFrame([["FT", 90, 5, 0, 90, .9, 99, .9], ["FT+vae", 85, 5, 0, 8 + s, 0, 9, 0]], columns=cols)
-           for s in range(3)}
-    found = defense_findings(aggregate(t4s), aggregate(t5s), aggregate(t5s),
-                             seeds=(long_table(t4s), long_table(t5s), long_table(t5s)))
-    adv = next(f for f in found if f["check"].startswith("RL+adv"))
-    assert adv["verdict"] == "not distinguishable" and adv["met"] is False
-    assert "on the means, not on the spread" in adv["sentence"]
-    vae = next(f for f in found if f["check"].startswith("FT+vae (unaware)"))
-    assert vae["verdict"] == "supported" and vae["met"] is True
+
+def test_shown_tables_drop_spread_on_constants_and_split_when_wide():
+    from umalib.reporting.format import Shown, format_table
+
+    df = pd.DataFrame({"method": ["FT", "RL"], "samples": [200.0, 200.0], "samples_std": [0.0, 0.0],
+                       "UA": [81.4667, 1.4889], "UA_std": [2.2121, 0.7727],
+                       "MIA": [0.0571, 0.0], "MIA_std": [0.0397, 0.0], "n_seeds": [3, 3]})
+    text = format_table(df)
+    assert list(text.columns) == ["method", "samples", "UA (%)", "MIA (0-1)"]
+    assert text["samples"].tolist() == ["200", "200"]  # a constant: no "± 0.00"
+    assert text["UA (%)"].tolist() == ["81.47 ± 2.21", "1.49 ± 0.77"]  # one decimal count per column
+    assert text["MIA (0-1)"].tolist() == ["0.057 ± 0.040", "0.000 ± 0.000"]
+    wide = pd.DataFrame({"method": ["FT"], **{f"c{i}": [float(i)] for i in range(18)}})
+    parts = Shown(wide).parts
+    assert len(parts) == 3 and all(p.columns[0] == "method" for p in parts)
+    assert sum(len(p.columns) - 1 for p in parts) == 18
+    html = Shown(df, "cap")._repr_html_()
+    assert "<th>UA (%)</th>" in html and "cap" in html and "index" not in html

@@ -3,7 +3,6 @@
 import pytest
 
 from umalib.cli import main
-from umalib.cli.reproduce import notebooks, run_notebook
 from umalib.experiments.jobs import JOBS, waves
 
 from conftest import requires_fmnist
@@ -75,17 +74,16 @@ def test_a_failing_job_is_reported_with_its_log_and_fails_the_sweep(tmp_path, mo
 
 @requires_fmnist
 @pytest.mark.notebooks
-def test_a_local_sweep_of_two_seeds_fills_the_cache_for_the_notebooks(tmp_path, monkeypatch, capsys):
-    monkeypatch.setenv("UMALIB_CACHE", str(tmp_path / "cache"))
-    monkeypatch.setenv("UMALIB_FIGURES", str(tmp_path / "figures"))
-    assert main(["sweep", "--profile", "smoke", "--seeds", "0,1", "--log-dir",
-                 str(tmp_path / "logs")]) == 0
-    out = capsys.readouterr().out
-    assert "failed 0" in out and out.count(": done") == 2 * len(JOBS)
+def test_a_local_sweep_of_two_seeds_fills_the_cache_for_the_notebooks(smoke_run, monkeypatch,
+                                                                       capsys):
+    # smoke_run built the smoke profile with `sweep --seeds 0,1`, then ran every notebook
+    base, rows = smoke_run
+    head, out = (base / "sweep.out").read_text().split("\n", 1)
+    assert head == "exit 0" and "failed 0" in out and out.count(": done") == 2 * len(JOBS)
+    for nb, row in rows.items():
+        assert not row["error"] and row["built"] == 0 and row["cache_hits"] > 0, (nb, row)
     # a second sweep builds nothing: finished stages are never rebuilt
+    monkeypatch.setenv("UMALIB_CACHE", str(base / "cache"))
     assert main(["sweep", "--profile", "smoke", "--seeds", "0,1", "--jobs", "original",
-                 "--log-dir", str(tmp_path / "logs2")]) == 0
+                 "--log-dir", str(base / "logs2")]) == 0
     assert "built 0," in capsys.readouterr().out
-    for nb in notebooks():
-        row = run_notebook(nb, "smoke", tmp_path / "runs", force=False, timeout=900)
-        assert not row["error"] and row["built"] == 0 and row["cache_hits"] > 0, row

@@ -15,7 +15,8 @@ import pandas as pd
 
 from ..cache import REPO_ROOT
 from ..files import atomic_write
-from .seeds import aggregate, long_table, std_columns
+from .format import Shown, format_table, markdown
+from .seeds import aggregate, long_table
 
 
 def figures_dir(profile: str) -> Path:
@@ -26,47 +27,10 @@ def figures_dir(profile: str) -> Path:
     return d
 
 
-def _fmt(v: Any) -> str:
-    if isinstance(v, float):
-        if math.isnan(v):
-            return "-"
-        return f"{v:.2f}" if abs(v) >= 1.5 else f"{v:.4f}"
-    return str(v)
-
-
-def _fmt_spread(mean: Any, std: Any) -> str:
-    """``mean ± std`` with the mean's number of decimals; the mean alone where std is NaN."""
-    if not isinstance(mean, float) or math.isnan(mean) or not isinstance(std, float) \
-            or math.isnan(std):
-        return _fmt(mean)
-    decimals = 2 if abs(mean) >= 1.5 else 4
-    return f"{mean:.{decimals}f} ± {std:.{decimals}f}"
-
-
-def with_spread(df: pd.DataFrame) -> pd.DataFrame:
-    """The table as text, ``mean ± std`` in every column that has a ``<column>_std`` companion
-    (the std columns dropped); other cells as :func:`to_markdown` prints them."""
-    means = std_columns(df)
-    out = pd.DataFrame(index=df.index)
-    for c in df.columns:
-        if c.endswith("_std") and c[:-4] in means:
-            continue
-        if c in means:
-            out[c] = [_fmt_spread(m, sd) for m, sd in zip(df[c], df[f"{c}_std"])]
-        else:
-            out[c] = [_fmt(v) for v in df[c]]
-    return out
-
-
-def to_markdown(df: pd.DataFrame) -> str:
-    """A GitHub-flavoured Markdown table (no extra dependency); NaN renders as '-', and a
-    column with a ``<column>_std`` companion as ``mean ± std``."""
-    text = with_spread(df)
-    cols = list(text.columns)
-    lines = ["| " + " | ".join(cols) + " |", "|" + "|".join("---" for _ in cols) + "|"]
-    for _, row in text.iterrows():
-        lines.append("| " + " | ".join(str(row[c]) for c in cols) + " |")
-    return "\n".join(lines)
+def to_markdown(df: pd.DataFrame, units: Mapping[str, str] | None = None) -> str:
+    """A GitHub-flavoured Markdown table as :mod:`umalib.reporting.format` shows it: units in
+    the headers, ``mean ± std`` where a column varies over seeds, "-" for missing cells."""
+    return markdown(format_table(df, units))
 
 
 Rows = Sequence[Mapping[str, Any]] | pd.DataFrame | Mapping[int, pd.DataFrame]
@@ -79,8 +43,8 @@ def _frame(rows: Sequence[Mapping[str, Any]] | pd.DataFrame, columns: Sequence[s
 
 
 def write_table(rows: Rows, name: str, profile: str, *, columns: Sequence[str] | None = None,
-                title: str = "", notes: Iterable[str] = (), by: Sequence[str] = ("method",)
-                ) -> pd.DataFrame:
+                title: str = "", notes: Iterable[str] = (), by: Sequence[str] = ("method",),
+                units: Mapping[str, str] | None = None) -> pd.DataFrame:
     """Write ``<name>.csv`` and ``<name>.md`` under ``figures/<profile>/`` and return the table.
 
     Args:
@@ -91,6 +55,8 @@ def write_table(rows: Rows, name: str, profile: str, *, columns: Sequence[str] |
         columns: column order (and the exact CSV header); missing values become NaN.
         title / notes: Markdown heading and bullet notes under the table (e.g. deviations from
             the paper, subset sizes).
+        units: column pattern -> unit for the headers where :data:`format.UNITS` does not
+            fit (e.g. ``{"residual_*": "%"}``).
     """
     d = figures_dir(profile)
     if isinstance(rows, Mapping):
@@ -102,7 +68,7 @@ def write_table(rows: Rows, name: str, profile: str, *, columns: Sequence[str] |
     else:
         df = _frame(rows, columns)
     atomic_write(d / f"{name}.csv", lambda p: df.to_csv(p, index=False, float_format="%.6g"))
-    md = (f"### {title}\n\n" if title else "") + to_markdown(df) + "\n"
+    md = (f"### {title}\n\n" if title else "") + to_markdown(df, units) + "\n"
     notes = list(notes)
     if "n_seeds" in df.columns:
         notes.append(f"mean ± std (sample standard deviation) over {int(df['n_seeds'].max())} "
@@ -117,8 +83,8 @@ def publish_table(rows: Rows, name: str, profile: str, *,
                   columns: Sequence[str] | None = None, title: str = "",
                   notes: Iterable[str] = (),
                   paper: pd.DataFrame | Callable[[pd.DataFrame], pd.DataFrame] | None = None,
-                  paper_caption: str = "", by: Sequence[str] = ("method",)
-                  ) -> pd.DataFrame:
+                  paper_caption: str = "", by: Sequence[str] = ("method",),
+                  units: Mapping[str, str] | None = None) -> pd.DataFrame:
     """Write a per-method table (:func:`write_table`, per-seed tables aggregated), show it in
     the notebook (``mean ± std``), then optionally the paper's numbers under
     ``paper_caption``; return the written table (means, ``_std``, ``n_seeds`` for per-seed
@@ -130,17 +96,26 @@ def publish_table(rows: Rows, name: str, profile: str, *,
             it (e.g. ``lambda ours: with_paper(ours, paper_table("table4"))``); it is displayed
             only, never written as ours.
     """
-    from IPython.display import Markdown, display
+    from IPython.display import display
 
-    out = write_table(rows, name, profile, columns=columns, title=title, notes=notes, by=by)
-    display(with_spread(out))
+    out = write_table(rows, name, profile, columns=columns, title=title, notes=notes, by=by,
+                      units=units)
+    display(Shown(out, caption(title, out), units))
     if callable(paper):
         paper = paper(out)
     if paper is not None:
-        if paper_caption:
-            display(Markdown(paper_caption))
-        display(paper.round(4))
+        display(Shown(paper, paper_caption, units))
     return out
+
+
+def caption(title: str, df: pd.DataFrame) -> str:
+    """A table's caption: its title and, for a table over seeds, how many."""
+    if "n_seeds" not in df.columns:
+        return title
+    n = df["n_seeds"].dropna()
+    seeds = (f"{int(n.max())} seeds" if n.min() == n.max() else
+             f"{int(n.min())}-{int(n.max())} seeds") if len(n) else "no seeds"
+    return f"{title} (mean ± std over {seeds})" if title else f"mean ± std over {seeds}"
 
 
 def records(df: pd.DataFrame, key: str = "method") -> dict[str, dict[str, Any]]:

@@ -86,3 +86,11 @@ def with_paper(ours: pd.DataFrame, paper: pd.DataFrame, label: str = "CIFAR-10")
         match = p[p["method"].str.startswith(row["method"] + " (")]
         out += [r[cols].to_dict() for _, r in match.iterrows()]
     return pd.DataFrame(out, columns=ours.columns)
+
+
+def paper_closed(at: str = "8/255") -> dict[str, float]:
+    """The share of the forget-set L1 gap the paper's UMA closed (Table 7):
+    ``1 - L1(I3, I1) / L1(I2, I1)`` per method, e.g. I2I 0.958 at 8/255."""
+    t7 = paper_table("table7")
+    f = t7[t7["set"] == "forget"].set_index(["method", "attack"])["L1_per_image"]
+    return {m: 1 - f[(m, at)] / f[(m, "none")] for m in t7["method"].unique()}

@@ -48,37 +48,82 @@ def sample_grid(x: torch.Tensor, y: torch.Tensor, classes: Sequence[str], per_cl
     return fig
 
 
-def _err(df: pd.DataFrame, column: str) -> np.ndarray | None:
-    """The ``<column>_std`` values (NaN -> 0) for error bars, or None without them."""
+def _err(df: pd.DataFrame, column: str, low: float | None = None, high: float | None = None
+         ) -> np.ndarray | None:
+    """The ``<column>_std`` values (NaN -> 0) for error bars, or None without them. With
+    ``low`` / ``high`` (a metric's range, e.g. 0 and 100 %), a (2, N) array of lower and upper
+    bar lengths cut at the range, so no bar claims a value the metric cannot take."""
     std = f"{column}_std"
-    return df[std].fillna(0).to_numpy() if std in df.columns else None
+    if std not in df.columns:
+        return None
+    sd = df[std].fillna(0).to_numpy(dtype=float)
+    if low is None and high is None:
+        return sd
+    mean = df[column].to_numpy(dtype=float)
+    lo = np.minimum(sd, mean - low) if low is not None else sd
+    hi = np.minimum(sd, high - mean) if high is not None else sd
+    return np.vstack([np.clip(lo, 0, None), np.clip(hi, 0, None)])
+
+
+_RANGES = {"UA": (0, 100), "RA": (0, 100), "TA": (0, 100), "MIA": (0, 1), "seconds": (0, None)}
 
 
 def method_comparison(df: pd.DataFrame, title: str = "",
                       metrics: Sequence[str] = ("UA", "RA", "TA", "MIA", "seconds")) -> plt.Figure:
-    """One bar panel per metric, one bar per method (row); error bars of one standard deviation
-    over seeds where the table has ``<metric>_std``."""
-    fig, axes = plt.subplots(1, len(metrics), figsize=(3.1 * len(metrics), 3.2))
+    """One bar panel per metric (three to a row), one bar per method (row); error bars of one
+    standard deviation over seeds where the table has ``<metric>_std``, cut at the metric's
+    range. Accuracy panels that only differ near the top (TA, RA) start near their smallest
+    value, so a few points' difference shows; their axis says where it starts."""
+    cols = min(3, len(metrics))
+    rows = -(-len(metrics) // cols)
+    fig, axes = plt.subplots(rows, cols, figsize=(3.6 * cols, 3.0 * rows), squeeze=False)
     colors = plt.get_cmap(PALETTE)(np.arange(len(df)))
-    for ax, m in zip(np.atleast_1d(axes), metrics):
-        ax.bar(df["method"], df[m], color=colors, yerr=_err(df, m), capsize=3,
+    flat = axes.ravel()
+    for ax, m in zip(flat, metrics):
+        lo, hi = _RANGES.get(m, (None, None))
+        ax.bar(df["method"], df[m], color=colors, yerr=_err(df, m, lo, hi), capsize=3,
                error_kw={"elinewidth": 1})
-        ax.set_title({"UA": "UA (%) forget acc, lower = forgot", "RA": "RA (%) retain acc",
-                      "TA": "TA (%) test acc", "MIA": "MIA (member rate)",
-                      "seconds": "wall time (s)"}.get(m, m), fontsize=9)
+        ax.set_title({"UA": "UA (%): forget acc., lower = forgot", "RA": "RA (%): retain acc.",
+                      "TA": "TA (%): test acc.", "MIA": "MIA: member rate (0-1)",
+                      "seconds": "wall time (s, log)"}.get(m, m), fontsize=9)
         ax.tick_params(axis="x", rotation=60, labelsize=8)
         if m == "seconds":
             ax.set_yscale("log")
+        if m in ("TA", "RA"):
+            vals = df[m].to_numpy(dtype=float)
+            sd = df.get(f"{m}_std", pd.Series(0, index=df.index)).fillna(0).to_numpy(dtype=float)
+            floor = max(0.0, float(np.nanmin(vals - sd)) - 3)
+            ax.set_ylim(floor, min(100.0, float(np.nanmax(vals + sd)) + 2))
+    for ax in flat[len(metrics):]:
+        ax.axis("off")
     if title:
         fig.suptitle(title)
     fig.tight_layout()
     return fig
 
 
-def verification_bars(df: pd.DataFrame, title: str = "") -> plt.Figure:
+def _pooled_interval(df: pd.DataFrame, col: str, confidence: float = 0.95) -> np.ndarray:
+    """Clopper-Pearson intervals (%) of a share pooled over seeds: ``col`` is the mean share
+    (%) over ``n_seeds`` reports of ``samples`` images each, so ``mean x samples x n_seeds``
+    images of ``samples x n_seeds`` succeeded. Returns (2, N) lower / upper bar lengths."""
+    from scipy.stats import beta
+
+    n = (df["samples"] * df.get("n_seeds", 1)).to_numpy(dtype=float)
+    share = df[col].to_numpy(dtype=float) / 100
+    k = np.round(share * n)
+    a = (1 - confidence) / 2
+    lo = np.where(k > 0, beta.ppf(a, k, n - k + 1), 0.0)
+    hi = np.where(k < n, beta.ppf(1 - a, k + 1, n - k), 1.0)
+    return np.vstack([share - lo, hi - share]).clip(0, None) * 100
+
+
+def verification_bars(df: pd.DataFrame, title: str = "", threshold: float | None = None
+                      ) -> plt.Figure:
     """The verifier's table (:meth:`umalib.experiments.verification.VerificationStages.table`):
     per model, the mapped-back and residual shares (%) of each report line (clean, standard,
-    strong, label-guided), as grouped bars with one-std error bars over seeds."""
+    strong, label-guided), as grouped bars with 95 % Clopper-Pearson intervals of the share
+    pooled over seeds (the report's own kind of interval); ``threshold`` (%), the verdict's
+    threshold on the residual share, drawn as a line on the residual panel."""
     lines = [ln for ln in ("clean", "standard", "strong", "label_guided")
              if f"mapped_{ln}" in df.columns and df[f"mapped_{ln}"].notna().any()]
     fig, axes = plt.subplots(1, 2, figsize=(11, 3.6), sharey=True)
@@ -89,12 +134,16 @@ def verification_bars(df: pd.DataFrame, title: str = "") -> plt.Figure:
                               (axes[1], "residual", "residual vs retrained (%)")):
         for i, ln in enumerate(lines):
             col = f"{metric}_{ln}"
+            err = _pooled_interval(df, col) if "samples" in df.columns else _err(df, col, 0, 100)
             ax.bar(pos + (i - (len(lines) - 1) / 2) * width, df[col], width, color=colors[i],
-                   yerr=_err(df, col), capsize=2, error_kw={"elinewidth": 1},
-                   label=ln.replace("_", "-"))
+                   yerr=err, capsize=2, error_kw={"elinewidth": 1}, label=ln.replace("_", "-"))
         ax.set_xticks(pos, df["method"], rotation=20, fontsize=8)
         ax.set_title(label, fontsize=9)
         ax.set_ylim(0, 105)
+    if threshold is not None:
+        axes[1].axhline(threshold, color="black", ls="--", lw=1)
+        axes[1].text(len(df) - 0.5, threshold, f"verdict threshold {threshold:g} %", ha="right",
+                     va="bottom", fontsize=7)
     axes[0].legend(fontsize=7, title="report line", title_fontsize=7)
     if title:
         fig.suptitle(title)
@@ -127,13 +176,13 @@ def attack_examples(x: torch.Tensor, x_adv: torch.Tensor, labels: torch.Tensor,
 def loss_curves(histories: Mapping[str, torch.Tensor], title: str = "",
                 ylabel: str = "mean UMA loss (KL to the original's output)") -> plt.Figure:
     """Attack loss against step, one line per method."""
-    fig, ax = plt.subplots(figsize=(5.5, 3.6))
+    fig, ax = plt.subplots(figsize=(6.5, 3.6))
     for name, h in histories.items():
         ax.plot(np.arange(len(h)), np.asarray(h, dtype=float), label=name)
     ax.set_xlabel("attack step")
     ax.set_ylabel(ylabel)
     ax.set_yscale("log")
-    ax.legend(fontsize=8)
+    ax.legend(fontsize=8, loc="center left", bbox_to_anchor=(1.02, 0.5), frameon=False)
     if title:
         ax.set_title(title, fontsize=10)
     fig.tight_layout()
@@ -156,24 +205,53 @@ def image_rows(rows: Mapping[str, torch.Tensor], n: int = 6, title: str = "") ->
     return fig
 
 
+DEFENCE_STYLES = (("+adv", "s", "adversarial unlearning"), (" (unaware)", "^",
+                  "purification, unaware attacker"), (" (aware)", "v", "purification, aware attacker"))
+
+
+def _defence(name: str) -> tuple[str, str, str]:
+    """(base method, marker, legend label) of a row of :func:`tradeoff_frame`."""
+    for key, marker, label in DEFENCE_STYLES:
+        if key in name:
+            return name.split("+")[0], marker, label
+    return name, "o", "no defence"
+
+
 def tradeoff(df: pd.DataFrame, x: str = "TA", y: str = "UA_16", label: str = "method",
              title: str = "") -> plt.Figure:
-    """Scatter of utility (``x``) against attacked UA (``y``), one point per row (a colour and a
-    marker each, named in a legend beside the axes: labels written at the points overlap where
-    defences score alike), with one-standard-deviation error bars over seeds where the table has
-    ``_std`` columns."""
-    fig, ax = plt.subplots(figsize=(7, 3.8))
-    xerr, yerr = _err(df, x), _err(df, y)
-    markers = "osD^v<>ph*"
-    for i, (_, r) in enumerate(df.iterrows()):
-        ax.errorbar(r[x], r[y], xerr=None if xerr is None else xerr[i],
-                    yerr=None if yerr is None else yerr[i], fmt=markers[i % len(markers)], ms=6,
-                    capsize=3, color=plt.get_cmap(PALETTE)(i % 10), label=str(r[label]))
-    ax.legend(fontsize=8, loc="center left", bbox_to_anchor=(1.02, 0.5), frameon=False)
-    ax.set_xlabel(f"{x} (%) - utility, higher is better")
-    ax.set_ylabel(f"{y} (%) - forget acc. under UMA, lower is better")
+    """Utility (``x``) against attacked UA (``y``): one panel per base method (so methods that
+    score alike do not hide each other), its undefended model and each defended version, with an
+    arrow from the undefended point to each defence; one marker per defence, named in one
+    legend. Error bars of one standard deviation over seeds, cut at 0 and 100 %."""
+    base = [_defence(str(n))[0] for n in df[label]]
+    methods = list(dict.fromkeys(base))
+    fig, axes = plt.subplots(1, len(methods), figsize=(3.4 * len(methods) + 1.8, 3.6),
+                             sharey=True, squeeze=False)
+    xerr, yerr = _err(df, x, 0, 100), _err(df, y, 0, 100)
+    seen: dict[str, object] = {}
+    for ax, m in zip(axes[0], methods):
+        idx = [i for i, b in enumerate(base) if b == m]
+        plain = next((i for i in idx if _defence(str(df[label].iloc[i]))[2] == "no defence"), None)
+        for i in idx:
+            r = df.iloc[i]
+            _, marker, lab = _defence(str(r[label]))
+            h = ax.errorbar(r[x], r[y], xerr=None if xerr is None else xerr[:, [i]],
+                            yerr=None if yerr is None else yerr[:, [i]], fmt=marker, ms=7,
+                            capsize=3, color="black" if plain == i else plt.get_cmap(PALETTE)(
+                                1 + [s[2] for s in DEFENCE_STYLES].index(lab)))
+            seen.setdefault(lab, h)
+            if plain is not None and i != plain:
+                p = df.iloc[plain]
+                ax.annotate("", (r[x], r[y]), (p[x], p[y]),
+                            arrowprops={"arrowstyle": "->", "color": "grey", "lw": 0.8})
+        ax.set_title(m, fontsize=10)
+        ax.set_xlabel(f"{x} (%), utility: higher is better", fontsize=8)
+        ax.set_ylim(-3, 103)
+    axes[0, 0].set_ylabel(f"{y} (%): forget acc. under UMA,\nlower is better", fontsize=8)
+    fig.legend(list(seen.values()), list(seen), fontsize=8, loc="center left",
+               bbox_to_anchor=(1.0, 0.5), frameon=False)
     if title:
-        ax.set_title(title, fontsize=10)
+        fig.suptitle(title, fontsize=10)
     fig.tight_layout()
     return fig
 
@@ -203,30 +281,33 @@ def sweep(df: pd.DataFrame, x: str, title: str = "", xlabel: str | None = None,
     return fig
 
 
-def budget_curve(df: pd.DataFrame, target: float = 0.9, title: str = "") -> plt.Figure:
+def budget_curve(df: pd.DataFrame, paper: Mapping[str, float] | None = None, paper_eps: float = 8,
+                 title: str = "") -> plt.Figure:
     """Share of the L1 gap closed against the attack budget (columns ``method, set, eps,
     closed``; eps in units of 1/255, inf = unbounded, drawn at the right end), one line per
     method and set, error bars of one standard deviation over seeds where ``closed_std`` is
-    there; a dashed line at ``target`` (the paper's 90 %)."""
+    there; ``paper`` (method -> share) drawn as stars at ``paper_eps``, the one budget the
+    paper reports."""
     finite = sorted(e for e in df["eps"].unique() if np.isfinite(e))
     pos = {e: float(np.log2(e)) for e in finite}
     inf_x = (max(pos.values()) + 1.5) if pos else 0.0
-    fig, ax = plt.subplots(figsize=(6, 3.8))
-    for i, ((m, s), g) in enumerate(df.groupby(["method", "set"], sort=False)):
+    fig, ax = plt.subplots(figsize=(9, 3.8))
+    colour = {m: plt.get_cmap(PALETTE)(i % 10) for i, m in enumerate(df["method"].unique())}
+    for (m, s), g in df.groupby(["method", "set"], sort=False):
         g = g.sort_values("eps")
         xs = [pos.get(e, inf_x) for e in g["eps"]]
-        err = _err(g, "closed")
+        err = _err(g, "closed", 0, 1)
         ax.errorbar(xs, g["closed"], yerr=err, marker="o" if s == "forget" else "s", capsize=3,
-                    ls="-" if s == "forget" else "--", label=f"{m}, {s} set",
-                    color=plt.get_cmap(PALETTE)(i % 10))
-    ax.axhline(target, color="grey", ls=":", lw=1)
-    ax.text(min(pos.values(), default=0.0), target, f" paper: {100 * target:.0f} % at 8/255",
-            va="bottom", fontsize=8, color="grey")
+                    ls="-" if s == "forget" else "--", label=f"{m}, {s} set", color=colour[m])
+    for m, v in (paper or {}).items():
+        ax.plot([np.log2(paper_eps)], [v], marker="*", ms=13, ls="none", mec="black",
+                color=colour.get(m, "grey"), label=f"{m}, forget set: the paper (ImageNet)")
+    ax.set_ylim(-0.03, 1.03)
     ticks = [*pos.values(), inf_x]
     ax.set_xticks(ticks, [f"{e:g}" for e in finite] + ["unbounded"])
     ax.set_xlabel("L-inf budget eps (units of 1/255)")
     ax.set_ylabel("share of the L1 gap closed\n1 - L1(I3, I1) / L1(I2, I1)")
-    ax.legend(fontsize=8)
+    ax.legend(fontsize=8, loc="center left", bbox_to_anchor=(1.02, 0.5), frameon=False)
     if title:
         ax.set_title(title, fontsize=10)
     fig.tight_layout()

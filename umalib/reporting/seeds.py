@@ -18,10 +18,7 @@ import numpy as np
 import pandas as pd
 from scipy import stats
 
-VERDICTS: tuple[str, ...] = ("supported", "not distinguishable", "contradicted", "undecided")
-RULE = ("paired differences over seeds; 'supported' when their 95% t-interval lies entirely on "
-        "the claimed side of 0, 'contradicted' when it lies entirely on the other side, 'not "
-        "distinguishable' otherwise, 'undecided' with fewer than 2 seeds")
+VERDICTS: tuple[str, ...] = ("holds", "not distinguishable", "contradicted", "undecided")
 
 
 def long_table(frames: Mapping[int, pd.DataFrame]) -> pd.DataFrame:
@@ -80,7 +77,8 @@ def std_columns(df: pd.DataFrame) -> list[str]:
 
 
 def paired_verdict(diffs: Sequence[float], confidence: float = 0.95) -> dict[str, Any]:
-    """Decide a claim "difference > 0" from per-seed paired differences (see :data:`RULE`).
+    """Decide a claim "difference > 0" from per-seed paired differences: the rule of
+    :data:`umalib.reporting.claims.RULE`.
 
     Returns ``verdict`` (one of :data:`VERDICTS`), ``mean``, ``low`` and ``high`` (the
     t-interval, NaN with fewer than 2 seeds) and ``n``.
@@ -93,7 +91,7 @@ def paired_verdict(diffs: Sequence[float], confidence: float = 0.95) -> dict[str
     mean, se = float(d.mean()), float(d.std(ddof=1) / math.sqrt(n))
     half = float(stats.t.ppf(0.5 + confidence / 2, n - 1)) * se
     low, high = mean - half, mean + half
-    verdict = ("supported" if low > 0 else "contradicted" if high < 0
+    verdict = ("holds" if low > 0 else "contradicted" if high < 0
                else "not distinguishable")
     return {"verdict": verdict, "mean": mean, "low": low, "high": high, "n": n}
 
