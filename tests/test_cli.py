@@ -118,3 +118,19 @@ def test_forget_indices_file(tmp_path, ckpts, capsys):
     code, _, err = run(capsys, "--original", ckpts[0], "--unlearned", ckpts[1],
                        "--forget-indices", f, "--no-progress")
     assert code == 2 and "indices must be in" in err
+
+
+def test_bench_stage_seconds_reads_the_cache(tmp_path, capsys):
+    import json
+
+    from umalib.cli.bench import stage_seconds
+
+    for stage, secs in (("uma", [1.5, 2.0]), ("mae_uma", [10.0]), ("eval", [])):
+        for i, s in enumerate(secs):
+            d = tmp_path / stage / f"k{i}"
+            d.mkdir(parents=True)
+            (d / "meta.json").write_text(json.dumps({"seconds": s}))
+    (tmp_path / ".locks").mkdir()
+    assert stage_seconds(tmp_path) == [("mae_uma", 1, 10.0), ("uma", 2, 3.5)]
+    assert main(["bench", "--stages", "--cache", str(tmp_path / "none")]) == 1
+    assert "no artifacts" in capsys.readouterr().out

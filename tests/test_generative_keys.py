@@ -27,7 +27,7 @@ STAGES = {
 # data fingerprint, the resolved eps and step of an attack as values), or cannot change one.
 OTHER_ROUTES = {
     "GenerativeStages.splits": "the data fingerprint of the sampled images",
-    "GenerativeStages.budget": "the attack key's eps and step_size values",
+    "GenerativeStages.budget": "the attack key's eps, step_size and steps values",
     "GenerativeStages._check_fid_samples": "a refusal: it never changes an artifact",
 }
 

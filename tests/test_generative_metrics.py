@@ -249,3 +249,25 @@ def test_torchmetrics_inception_score_is_reproducible_and_leaves_the_rng_alone()
     assert torch.equal(torch.get_rng_state(), state)
     torch.manual_seed(999)
     assert inception_score_torchmetrics(logits, fm) == a  # bit for bit, whatever the RNG
+
+
+def test_budget_curve_steps_follow_the_box():
+    from types import SimpleNamespace
+
+    from umalib import config
+    from umalib.experiments.generative import GenerativeStages
+
+    split = SimpleNamespace(shape=(1, 28, 28), name="fashion-mnist", num_classes=10)
+    quick = config.load("quick")
+    stages = GenerativeStages(SimpleNamespace(profile=quick, splits=split))
+    steps = {t: stages.budget(t)[2] for t in ("2/255", "4/255", "8/255", "16/255", "32/255",
+                                               "64/255", "unbounded")}
+    # max(15, ceil(3 eps / step)) for the curve's own budgets; Table 7's 8/255 and the
+    # unbounded attack keep the profile's 60
+    assert steps == {"2/255": 15, "4/255": 15, "8/255": 60, "16/255": 24, "32/255": 24,
+                     "64/255": 48, "unbounded": 60}
+    every = GenerativeStages(SimpleNamespace(profile=config.load(
+        "quick", **{"generative.budget_min_steps": None}), splits=split))
+    assert {every.budget(t)[2] for t in steps} == {60}
+    with pytest.raises(ValueError, match="budget_min_steps"):
+        config.load("quick", **{"generative.budget_min_steps": 0})

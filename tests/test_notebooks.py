@@ -1,14 +1,12 @@
 """Execute every notebook on the smoke profile (papermill) and check what it recorded."""
 
 import json
-import os
 import re
 from pathlib import Path
 
 import pytest
 
 from umalib import config
-from umalib.cli.reproduce import run_notebook
 
 from conftest import requires_fmnist
 
@@ -147,16 +145,11 @@ def test_recorded_values_are_sane(smoke_run):
             assert row["residual_16"] <= row["UA_16"] / 100 + 1e-6, m
 
 
-def test_second_run_hits_the_cache(smoke_run):
+def test_notebooks_read_everything_from_the_cache(smoke_run):
+    # smoke_run filled the cache with a sweep first: every notebook only reads artifacts
+    # (the sweep test checks the same rows against the sweep's own output)
     base, rows = smoke_run
-    from umalib.cli.reproduce import NOTEBOOKS_DIR
-
-    os.environ.update(UMALIB_CACHE=str(base / "cache"), UMALIB_FIGURES=str(base / "figures"))
-    try:
-        again = run_notebook(NOTEBOOKS_DIR / "00_setup.ipynb", "smoke", base / "runs2", force=False, timeout=600)
-    finally:
-        os.environ.pop("UMALIB_CACHE"); os.environ.pop("UMALIB_FIGURES")
-    assert not again["error"] and again["built"] == 0 and again["cache_hits"] >= 1
+    assert all(r["built"] == 0 and r["cache_hits"] >= 1 for r in rows.values()), rows
     assert _results(base, "00_setup")["cache_hit"] is True
 
 

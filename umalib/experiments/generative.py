@@ -331,17 +331,20 @@ class GenerativeStages:
         r = self.region.to(generated.dtype)
         return r * generated + (1 - r) * i0
 
-    def budget(self, attack: str) -> tuple[float | None, float]:
-        """(eps, step size) in pixel units of an attack tag: "unbounded" (eps None, step
-        generative.unbounded_step_size) or "<e>/255" for e = generative.eps x 255 (Table 7's
-        attack, step generative.step_size) or e in generative.budget_eps (the budget curve).
+    def budget(self, attack: str) -> tuple[float | None, float, int]:
+        """(eps, step size, steps), eps and step in pixel units, of an attack tag:
+        "unbounded" (eps None, step generative.unbounded_step_size) or "<e>/255" for e =
+        generative.eps x 255 (Table 7's attack, step generative.step_size) or e in
+        generative.budget_eps (the budget curve).
 
         Budget-curve steps are eps / 8 clamped to [step_size, unbounded_step_size]: 60 sign
         steps of 1/255 cannot reach the corners of a 64/255 box, and steps far above eps only
-        bounce between its faces; 8/255 keeps Table 7's 1/255, so that attack is shared.
+        bounce between its faces; 8/255 keeps Table 7's 1/255, so that attack is shared. Their
+        number is max(budget_min_steps, ceil(3 eps / step)), at most generative.steps, when
+        generative.budget_min_steps is set; Table 7's and the unbounded attack keep steps.
         """
         if attack == "unbounded":
-            return None, self.g.unbounded_step_size
+            return None, self.g.unbounded_step_size, self.g.steps
         m = _TAG.match(attack) if isinstance(attack, str) else None
         allowed = sorted({round(self.g.eps * 255, 6), *map(float, self.g.budget_eps)})
         if m is None or float(m.group(1)) not in allowed:
@@ -349,8 +352,12 @@ class GenerativeStages:
                              f"{[budget_tag(e) for e in allowed]}, got {attack!r}")
         eps = float(m.group(1)) / 255
         if math.isclose(eps, self.g.eps, rel_tol=1e-6):
-            return self.g.eps, self.g.step_size
-        return eps, min(max(eps / 8, self.g.step_size), self.g.unbounded_step_size)
+            return self.g.eps, self.g.step_size, self.g.steps
+        step = min(max(eps / 8, self.g.step_size), self.g.unbounded_step_size)
+        steps = self.g.steps
+        if self.g.budget_min_steps is not None:
+            steps = min(steps, max(self.g.budget_min_steps, math.ceil(3 * eps / step - 1e-9)))
+        return eps, step, steps
 
     def attacked(self, method: str, side: str, attack: str) -> dict[str, torch.Tensor]:
         """UMA on the generator: I3 for ``attack`` = "unbounded" or an L-inf budget "<e>/255"
@@ -361,9 +368,9 @@ class GenerativeStages:
             raise ValueError(f"generative method must be one of {GENERATIVE_METHODS}, got {method!r}")
         if side not in ("retain", "forget"):
             raise ValueError(f"side must be 'retain' or 'forget', got {side!r}")
-        eps, step = self.budget(attack)
+        eps, step, steps = self.budget(attack)
         key = self._key("mae_uma", {"method": method, "side": side, "attack": attack,
-                                    "eps": eps, "step_size": step},
+                                    "eps": eps, "step_size": step, "steps": steps},
                         [self.unlearned_key(method)],
                         ("umalib.attacks.uma", GenerativeStages.attacked, GenerativeStages.eval_set,
                          GenerativeStages._side, GenerativeStages.keep.func,
@@ -378,7 +385,7 @@ class GenerativeStages:
             f_orig = lambda im, m=Inpainter(orig, self.keep).eval(): m(im) * r.to(im.device)
             f_unl = lambda im, m=Inpainter(unl, self.keep).eval(): m(im) * r.to(im.device)
             res = uma(f_orig, f_unl, ev.im, eps=eps, step_size=step,
-                      steps=self.g.steps, loss="mse", task="generative",
+                      steps=steps, loss="mse", task="generative",
                       batch_size=256, seed=self.exp.profile.seed, device=self.exp.device,
                       progress=self.exp.progress)
             return ({"x_adv": res.x_adv, "outputs": self.composite(res.outputs, ev.i0),
