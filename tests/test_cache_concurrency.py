@@ -39,31 +39,41 @@ def test_two_processes_with_overlapping_keys_build_each_once(tmp_path):
     assert arts == ["k1", "k22", "k333", "k4444"]  # one artifact per key, no temp folders left
 
 
-def _reader(root: str, n: int, out: str) -> None:
+def _reader(root: str, n: int, out: str, ready) -> None:
     os.environ["UMALIB_CACHE"] = root
-    seen = bad = 0
+    seen = bad = loads = partial = 0
+    ready.set()  # the writer starts only now: the polls below overlap the writes
     deadline = time.time() + 60
     while seen < n and time.time() < deadline:
         for i in range(n):
             got = cache.load("stage", f"r{i}")
             if got is not None:
                 t, m = got
+                loads += 1
                 bad += int(not (m["i"] == i and t["w"].numel() == 200_000 and float(t["w"][-1]) == i))
         seen = sum((cache.artifact_dir("stage", f"r{i}")).is_dir() for i in range(n))
+        partial += int(0 < seen < n)  # a poll that ran while the writer was mid-way
     with open(out, "w") as f:
-        json.dump({"bad": bad}, f)
+        json.dump({"bad": bad, "loads": loads, "partial": partial}, f)
 
 
 def test_a_reader_never_sees_a_half_written_artifact(tmp_path, monkeypatch):
     root, out, n = str(tmp_path / "cache"), str(tmp_path / "reader.json"), 12
     monkeypatch.setenv("UMALIB_CACHE", root)
     ctx = mp.get_context("spawn")
-    r = ctx.Process(target=_reader, args=(root, n, out))
+    ready = ctx.Event()
+    r = ctx.Process(target=_reader, args=(root, n, out, ready))
     r.start()
+    assert ready.wait(120), "the reader never started"
     for i in range(n):  # large-ish tensors, written while the reader polls
         cache.cached("stage", f"r{i}", lambda i=i: ({"w": torch.full((200_000,), float(i))}, {"i": i}))
+        time.sleep(0.02)  # let the reader poll between artifacts
     r.join(120)
-    assert r.exitcode == 0 and json.load(open(out))["bad"] == 0
+    got = json.load(open(out))
+    assert r.exitcode == 0 and got["bad"] == 0
+    # the reading provably overlapped the writing: it polled while only some artifacts existed
+    # and loaded some of them then
+    assert got["partial"] > 0 and got["loads"] > 0, got
     # a corrupt artifact is reported, left in place for the writer, and replaced by it
     f = tmp_path / "cache" / "stage" / "r0" / "tensors.pt"
     f.write_bytes(f.read_bytes()[:64])

@@ -442,12 +442,6 @@ class Profile:
         if self.mia_shadow_max is not None:
             _pos_int("mia_shadow_max", self.mia_shadow_max, 10)
 
-    def to_dict(self) -> dict[str, Any]:
-        """Plain, JSON-serialisable form (used for cache keys and reports)."""
-        d = dataclasses.asdict(self)
-        d["methods"] = {k: dataclasses.asdict(v) for k, v in sorted(self.methods.items())}
-        return d
-
     def describe(self) -> str:
         """Multi-line human-readable summary including the deviations from the paper."""
         lines = [f"profile {self.name}: {self.data.dataset}, {self.model.arch}, "
