@@ -1,7 +1,6 @@
 """Notebook 05's machinery: trajectory recording in the sweep, and the headless widget panel."""
 
 import pytest
-import torch
 
 from umalib import config
 from umalib.reporting import widgets as ui
