@@ -202,7 +202,8 @@ def test_verdicts_come_only_from_the_claims_registry(smoke_run):
 def test_smoke_claims_file(smoke_run):
     import pandas as pd
 
-    from umalib.reporting.claims import CLAIMS, VERDICTS
+    from umalib.reporting.claims import CLAIMS
+    from umalib.reporting.seeds import VERDICTS
 
     base, _ = smoke_run
     df = pd.read_csv(base / "figures" / "smoke" / "claims.csv", dtype={"notebook": str})

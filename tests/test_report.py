@@ -49,16 +49,21 @@ def test_per_seed_tables_are_aggregated_with_their_spread():
 
 
 def test_paired_verdicts():
-    from umalib.reporting.seeds import compare, long_table, paired_verdict
+    from umalib.reporting.seeds import paired_verdict
 
     assert paired_verdict([5.0, 6.0, 5.5])["verdict"] == "holds"
     assert paired_verdict([-5.0, -6.0, -5.5])["verdict"] == "contradicted"
     assert paired_verdict([5.0, -6.0, 1.0])["verdict"] == "not distinguishable"
     assert paired_verdict([5.0])["verdict"] == "undecided"
+    # "SalUn is more robust than RL" through the claims registry's paired difference
+    from umalib.reporting.claims import Claim, cell, decide, diff
+    from umalib.reporting.seeds import long_table
+
     long = long_table({s: pd.DataFrame([{"method": "SalUn", "UA_16": u}, {"method": "RL", "UA_16": r}])
                        for s, (u, r) in enumerate([(30, 50), (35, 52), (33, 49)])})
-    c = compare(long, "SalUn", "RL", "UA_16")  # lower UA = more robust
-    assert c["diffs"] == [20.0, 17.0, 16.0] and c["verdict"] == "holds"
+    q = diff(cell("t", "UA_16", method="RL"), cell("t", "UA_16", method="SalUn"))
+    row = decide(Claim("x", "x", "s", "-", "02", q, ">"), {"t": long})
+    assert row["per_seed"] == "0:20;1:17;2:16" and row["verdict"] == "holds"
 
 
 

@@ -33,12 +33,17 @@ def readme_block(df: pd.DataFrame) -> str:
             + f"\n{END}")
 
 
-def table1_block(t1: pd.DataFrame) -> str:
-    """The README's short Table 1 (means ± std, units in the headers)."""
+def short_table1(t1: pd.DataFrame) -> str:
+    """Table 1's clean and attacked UA, TA and residual as Markdown (means ± std, units in the
+    headers): the README's and the site index's short version."""
     keep = [c for c in TABLE1 if c in t1.columns]
     keep += [f"{c}_std" for c in keep if f"{c}_std" in t1.columns]
-    return ("<!-- table1:start -->\n" + to_markdown(t1[keep + ["n_seeds"]])
-            + "\n<!-- table1:end -->")
+    return to_markdown(t1[keep + [c for c in ("n_seeds",) if c in t1.columns]])
+
+
+def table1_block(t1: pd.DataFrame) -> str:
+    """The README's short Table 1 between its markers."""
+    return "<!-- table1:start -->\n" + short_table1(t1) + "\n<!-- table1:end -->"
 
 
 def replace_block(text: str, block: str) -> str:

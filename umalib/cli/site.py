@@ -139,16 +139,12 @@ def _tag(notebook: Path, dest: Path) -> None:
 def _table1(figures: Path) -> str:
     import pandas as pd
 
-    from ..reporting.files import to_markdown
+    from .claims import short_table1
 
     t1 = figures / "table1_classwise.csv"
     if not t1.is_file():
         return "(Table 1 has not been computed for this profile.)"
-    df = pd.read_csv(t1)
-    keep = [c for c in ("method", "TA", "UA", "UA_8", "UA_16", "residual_8", "residual_16")
-            if c in df.columns]
-    keep += [f"{c}_std" for c in keep if f"{c}_std" in df.columns] + ["n_seeds"]
-    return to_markdown(df[keep])
+    return short_table1(pd.read_csv(t1))
 
 
 def index_md(profile: str, pages: Sequence[str], figures: Path) -> str:

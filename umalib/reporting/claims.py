@@ -21,14 +21,13 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Callable, Literal, Mapping, Protocol, Sequence
+from typing import Any, Literal, Mapping, Protocol, Sequence
 
 import pandas as pd
 
 from ..files import atomic_write
 from .seeds import paired_verdict
 
-VERDICTS: tuple[str, ...] = ("holds", "contradicted", "not distinguishable", "undecided")
 RULE = ("per seed, the claimed quantity's margin over its threshold (or the paired difference); "
         "'holds' when the 95 % t-interval of the margins over seeds lies entirely on the claimed "
         "side of 0, 'contradicted' when entirely on the other side, 'not distinguishable' "
@@ -614,15 +613,14 @@ class Scoreboard:
     and replaces the placeholder in place (papermill keeps the update in the executed
     notebook), so a reader meets the verdicts first."""
 
-    def __init__(self, notebook: str, figures: Path, display: Callable[..., Any] | None = None
-                 ) -> None:
+    def __init__(self, notebook: str, figures: Path) -> None:
         if notebook not in NOTEBOOKS:
             raise ValueError(f"unknown notebook {notebook!r}; known: {sorted(NOTEBOOKS)}")
         from IPython.display import Markdown
         from IPython.display import display as ipy_display
 
         self.notebook, self.figures = notebook, Path(figures)
-        self._handle = (display or ipy_display)(
+        self._handle = ipy_display(
             Markdown("**Claims tested in this notebook:** decided at the end of the run from "
                      "its per-seed tables (this cell then shows them)."),
             metadata=_MARK, display_id=True)

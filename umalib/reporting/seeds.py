@@ -1,5 +1,5 @@
-"""Numbers over seeds: per-seed tables to mean / std tables, and paired comparisons that decide
-a claim on the spread rather than on one run.
+"""Numbers over seeds: per-seed tables to mean / std tables, and the paired verdict that
+decides a claim on the spread rather than on one run (:mod:`umalib.reporting.claims` uses it).
 
 A table computed once per seed becomes
 
@@ -94,28 +94,3 @@ def paired_verdict(diffs: Sequence[float], confidence: float = 0.95) -> dict[str
     verdict = ("holds" if low > 0 else "contradicted" if high < 0
                else "not distinguishable")
     return {"verdict": verdict, "mean": mean, "low": low, "high": high, "n": n}
-
-
-def compare(long: pd.DataFrame, a: str, b: str, column: str, *, lower_is_better: bool = True,
-            key: str = "method") -> dict[str, Any]:
-    """Is row ``a`` better than row ``b`` in ``column``, seed by seed? (e.g. "SalUn is more
-    robust than RL at 16/255": a="SalUn", b="RL", column="UA_16", lower is better).
-
-    ``long`` is a :func:`long_table`. Returns :func:`paired_verdict`'s dict plus ``a``, ``b``,
-    ``column`` and ``diffs`` (the per-seed advantage of ``a``, positive = ``a`` better).
-    """
-    pa = long[long[key] == a].set_index("seed")[column]
-    pb = long[long[key] == b].set_index("seed")[column]
-    seeds = sorted(set(pa.index) & set(pb.index))
-    diffs = [float(pb[s] - pa[s]) if lower_is_better else float(pa[s] - pb[s]) for s in seeds]
-    diffs = [d for d in diffs if not math.isnan(d)]
-    return {"a": a, "b": b, "column": column, "diffs": diffs, **paired_verdict(diffs)}
-
-
-def sentence(c: Mapping[str, Any], claim: str, unit: str = " points") -> str:
-    """One line: the claim, the verdict and the numbers behind it."""
-    if c["verdict"] == "undecided":
-        return f"{claim}: undecided (n = {c['n']} seed; a verdict needs at least 2)."
-    return (f"{claim}: {c['verdict']} (advantage {c['mean']:+.2f}{unit}, 95% interval "
-            f"[{c['low']:+.2f}, {c['high']:+.2f}] over {c['n']} seeds; per seed "
-            + ", ".join(f"{d:+.2f}" for d in c["diffs"]) + ").")
