@@ -28,6 +28,7 @@ SEEDS = None        # None: the profile's seeds (quick 0, 1, 2), or a list such 
 FORCE = False       # rebuild cached artifacts
 INTERACTIVE = False # papermill runs headless; set True in JupyterLab for widgets
 DEVICE = "cpu"      # or "cuda"
+OVERRIDES = {}      # config overrides, e.g. {"plugins": ["my_lab.uniform"], "methods+": "Uniform"}
 
 # %% tags=["hide-input"]
 import matplotlib.pyplot as plt
@@ -41,7 +42,7 @@ from umalib.reporting.notebook import finish, setup
 # cfg: the profile; runs: one experiment per seed (tables are mean ± std over them);
 # exp: the first seed's experiment, for single-run figures; board: None (no claims are tested here);
 # RESULTS: the numbers the tests read.
-cfg, runs, exp, board, RESULTS = setup(PROFILE, SEEDS, DEVICE, FORCE)
+cfg, runs, exp, board, RESULTS = setup(PROFILE, SEEDS, DEVICE, FORCE, overrides=OVERRIDES)
 
 # %% [markdown]
 # ## Environment

@@ -1,8 +1,10 @@
 # %% [markdown]
-# # 01 - Discriminative unlearning: retrain, FT, RL, GA, IU, l1-sparse, SalUn
+# # 01 - Discriminative unlearning: retrain, FT, RL, GA, IU, l1-sparse, SalUn, SCRUB, NegGrad+
 #
 # Regenerates the **"No Atk" columns of the paper's Tables 1 and 2**: every method unlearns the
-# original model in two scenarios,
+# original model in two scenarios. The paper's seven methods are joined by two standard
+# baselines it does not test, **SCRUB** and **NegGrad+** (Kurmanji et al., 2023, as their
+# reference code runs them); their rows have no paper numbers beside them.
 #
 # * **class-wise**: forget every training image of the forget class(es);
 # * **instance-wise**: forget a seeded random set of training images,
@@ -26,6 +28,7 @@ SEEDS = None        # None: the profile's seeds (quick 0, 1, 2), or a list such 
 FORCE = False       # rebuild cached artifacts
 INTERACTIVE = False # papermill runs headless; set True in JupyterLab for widgets
 DEVICE = "cpu"      # or "cuda"
+OVERRIDES = {}      # config overrides, e.g. {"plugins": ["my_lab.uniform"], "methods+": "Uniform"}
 
 # %% tags=["hide-input"]
 import matplotlib.pyplot as plt
@@ -39,15 +42,15 @@ from umalib.reporting.notebook import finish, setup
 # cfg: the profile; runs: one experiment per seed (tables are mean ± std over them);
 # exp: the first seed's experiment, for single-run figures; board: this notebook's claims, shown
 # first and decided at the end; RESULTS: the numbers the tests read.
-cfg, runs, exp, board, RESULTS = setup(PROFILE, SEEDS, DEVICE, FORCE, notebook="01")
+cfg, runs, exp, board, RESULTS = setup(PROFILE, SEEDS, DEVICE, FORCE, notebook="01", overrides=OVERRIDES)
 
 # %%
 from umalib.experiments import tables as results
 from umalib.reporting.paper import paper_table, with_paper
 from umalib.reporting.format import Shown
-methods = pd.DataFrame([{"method": m, **{k: getattr(c, k) for k in ("epochs", "lr", "alpha", "mask_ratio")},
-                         "why": c.note} for m, c in cfg.methods.items()])
-display(Shown(methods, "Each method's settings on this profile"))
+# every method's defaults are the paper's or its reference code's (umalib/unlearn/<method>.py);
+# the profile states only what it changes, and why
+display(Shown(results.method_table(exp), "Each method on this profile: what changed from its defaults"))
 
 # %% [markdown]
 # ## Class-wise forgetting

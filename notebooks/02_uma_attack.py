@@ -13,7 +13,9 @@
 # and MIA under UMA at each eps, and **residual**: the share of attacked forget images that the
 # unlearned model classifies correctly while the *retrained* model, given the same perturbed
 # image, does not. Residual separates knowledge left behind by unlearning from generalisation
-# (a perturbation that also fools a model that never saw the image proves nothing).
+# (a perturbation that also fools a model that never saw the image proves nothing). The last
+# columns, `relearn_*`, are a second probe that the paper does not run (see below). SCRUB and
+# NegGrad+ are not in the paper either: their rows have no paper numbers.
 
 # %% tags=["parameters", "hide-input"]
 PROFILE = "quick"   # "smoke" | "quick" | "paper"
@@ -21,6 +23,7 @@ SEEDS = None        # None: the profile's seeds (quick 0, 1, 2), or a list such 
 FORCE = False       # rebuild cached artifacts
 INTERACTIVE = False # papermill runs headless; set True in JupyterLab for widgets
 DEVICE = "cpu"      # or "cuda"
+OVERRIDES = {}      # config overrides, e.g. {"plugins": ["my_lab.uniform"], "methods+": "Uniform"}
 
 # %% tags=["hide-input"]
 import matplotlib.pyplot as plt
@@ -33,14 +36,15 @@ from umalib.reporting.notebook import finish, setup
 # cfg: the profile; runs: one experiment per seed (tables are mean ± std over them);
 # exp: the first seed's experiment, for single-run figures; board: this notebook's claims, shown
 # first and decided at the end; RESULTS: the numbers the tests read.
-cfg, runs, exp, board, RESULTS = setup(PROFILE, SEEDS, DEVICE, FORCE, notebook="02")
+cfg, runs, exp, board, RESULTS = setup(PROFILE, SEEDS, DEVICE, FORCE, notebook="02", overrides=OVERRIDES)
 
 # %%
 from umalib.experiments import tables as results
 from umalib.reporting.paper import paper_table
 a = cfg.attack
 n_attack = {k: len(exp.scenario(k).attack_subset(a.max_samples, exp.profile.seed)[1]) for k in ("classwise", "instancewise")}
-attack_note = (f"UMA: eps {[round(e * 255) for e in a.eps]}/255, step {a.step_size * 255:g}/255, {a.steps} steps, "
+from umalib.budget import label
+attack_note = (f"UMA: eps {', '.join(map(label, a.eps))}, step {label(a.step_size)}, {a.steps} steps, "
                f"loss {a.loss}, init {a.init}, restarts {a.restarts}; attacked columns over a seeded subset of "
                f"{n_attack} forget samples; clean columns over the whole forget set")
 print(attack_note)
@@ -68,6 +72,33 @@ t2 = publish_table(
 RESULTS["table2"] = records(t2)
 raw1, raw2 = raws1[runs.seeds[0]], raws2[runs.seeds[0]]  # the first seed's attacks, for figures
 
+# %% [markdown]
+# ## Two probes on the same models: UMA and relearning
+#
+# UMA searches the *input* space: a small perturbation of each forget image. The **relearning
+# probe** (not in the paper; e.g. arXiv 2505.22310 uses it) leaves the images alone and changes
+# the *weights*: it fine-tunes a copy of the unlearned model for a few SGD steps and watches its
+# forget accuracy come back. Both score the same attack subset. Tables 1 and 2 hold it as
+# `relearn_<k>` (forget accuracy after k steps, each batch holding a few forget images that are
+# never scored) and `relearn_retain_<k>` (retain images only: no forget data at all). Retrain is
+# the control: what comes back for retrain is what any model learns from those images, not
+# what unlearning left behind. The table gives what each probe finds and what it cost.
+
+# %%
+r = cfg.relearn
+relearn_note = (f"relearning probe: SGD lr {r.lr:g}, momentum {r.momentum:g}, no weight decay; batches of "
+                f"{r.batch_size} with {r.forget_per_batch} of {r.forget_samples} forget images held out of the "
+                f"attack subset (retain-only variant: retain images only); forget accuracy on the attack subset "
+                f"after {', '.join(map(str, r.steps))} steps; seconds = both variants together")
+probes = {kind: publish_table(runs.map(lambda e: results.probe_table(e, kind)), f"probes_{kind}", PROFILE,
+                              title=f"What each probe finds ({kind}), ours: forget accuracy (UA) on the same images",
+                              notes=[relearn_note, attack_note, *cfg.notes])
+          for kind in ("classwise", "instancewise")}
+RESULTS.update({f"probes_{kind}": records(t) for kind, t in probes.items()})
+fig = plots.probe_bars(probes, label(a.eps[0]), r.steps[-1],
+                       title="Input-space (UMA) vs weight-space (relearning) probe, mean ± std over seeds")
+save_figure(fig, "probes", PROFILE); plt.show()
+
 # %%
 tp = results.throughput(*raws1.values(), *raws2.values())
 RESULTS["throughput"] = tp
@@ -94,7 +125,7 @@ print(f"attack throughput: {tp:.0f} images x steps per second" if tp == tp else 
 
 # %%
 v = cfg.verify
-verify_note = (f"verifier: eps {v.eps * 255:g}/255, strength {v.strength}, a seeded subset of up to "
+verify_note = (f"verifier: eps {label(v.eps)}, strength {v.strength}, a seeded subset of up to "
                f"{v.max_samples} forget samples per model, threshold {v.threshold:g} on the residual share; "
                "shares in %, the verdict per seed (joined by ';' where seeds differ)")
 tv = publish_table(runs.map(lambda e: e.verification.table()), "verification", PROFILE,
@@ -102,7 +133,7 @@ tv = publish_table(runs.map(lambda e: e.verification.table()), "verification", P
                    units={"UA_*": "%", "mapped_*": "%", "residual_*": "%", "samples": "images"})
 RESULTS["verification"] = records(tv)
 fig = plots.verification_bars(tv, threshold=100 * v.threshold,
-                              title=f"The verifier's report lines at eps {v.eps * 255:g}/255 (mean over seeds, 95% interval of the pooled share)")
+                              title=f"The verifier's report lines at eps {label(v.eps)} (mean over seeds, 95% interval of the pooled share)")
 save_figure(fig, "verification", PROFILE); plt.show()
 
 # %%
@@ -123,14 +154,14 @@ from umalib.metrics import predictions
 fig = plots.attack_examples(r["x"][sel], r["x_adv"][sel], r["y"][sel],
                             predictions(orig, r["x"][sel]), predictions(unl, r["x"][sel]),
                             r["outputs"][sel].argmax(1), exp.splits.classes, eps,
-                            title=f"UMA against {method} (class-wise), eps {eps * 255:.0f}/255 (seed {runs.seeds[0]})")
+                            title=f"UMA against {method} (class-wise), eps {label(eps)} (seed {runs.seeds[0]})")
 save_figure(fig, "fig1_uma_examples", PROFILE); plt.show()
 
 # %%
 for kind, raw in (("classwise", raw1), ("instancewise", raw2)):
     eps = cfg.attack.eps[-1]
     fig = plots.loss_curves({m: v[eps]["loss_history"] for m, v in raw.items()},
-                            title=f"UMA loss over steps, {kind}, eps {eps * 255:.0f}/255 (seed {runs.seeds[0]})")
+                            title=f"UMA loss over steps, {kind}, eps {label(eps)} (seed {runs.seeds[0]})")
     save_figure(fig, f"uma_loss_{kind}", PROFILE); plt.show()
 
 # %% [markdown]

@@ -35,6 +35,7 @@ SEEDS = None        # None: the profile's seeds (quick 0, 1, 2), or a list such 
 FORCE = False       # rebuild cached artifacts
 INTERACTIVE = False # papermill runs headless; set True in JupyterLab for widgets
 DEVICE = "cpu"      # or "cuda"
+OVERRIDES = {}      # config overrides, e.g. {"plugins": ["my_lab.uniform"], "methods+": "Uniform"}
 
 # %% tags=["hide-input"]
 import matplotlib.pyplot as plt
@@ -47,12 +48,13 @@ from umalib.reporting.notebook import finish, setup
 # cfg: the profile; runs: one experiment per seed (tables are mean ± std over them);
 # exp: the first seed's experiment, for single-run figures; board: this notebook's claims, shown
 # first and decided at the end; RESULTS: the numbers the tests read.
-cfg, runs, exp, board, RESULTS = setup(PROFILE, SEEDS, DEVICE, FORCE, notebook="04")
+cfg, runs, exp, board, RESULTS = setup(PROFILE, SEEDS, DEVICE, FORCE, notebook="04", overrides=OVERRIDES)
 
 # %%
 from umalib.experiments.defenses import defense_columns
 from umalib.reporting.notes import defense_notes
 from umalib.reporting.paper import paper_table, with_paper
+from umalib.budget import label
 ds = exp.defenses
 d, a = cfg.defense, cfg.attack
 n_attacked = len(exp.scenario("classwise").attack_subset(a.max_samples, exp.profile.seed)[1])
@@ -123,7 +125,7 @@ save_figure(fig, "defense_tradeoff", PROFILE); plt.show()
 # %%
 method = d.purify_methods[0]
 rows = ds.purified_examples("classwise", method, a.eps[0], n=6)
-fig = plots.image_rows(rows, n=6, title=f"{method}: x, VAE(x), x + delta and VAE(x + delta), eps {a.eps[0] * 255:.0f}/255 (seed {runs.seeds[0]})")
+fig = plots.image_rows(rows, n=6, title=f"{method}: x, VAE(x), x + delta and VAE(x + delta), eps {label(a.eps[0])} (seed {runs.seeds[0]})")
 save_figure(fig, "purified_examples", PROFILE); plt.show()
 
 # %% [markdown]

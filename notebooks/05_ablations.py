@@ -18,6 +18,7 @@ SEEDS = None        # None: the profile's seeds (quick 0, 1, 2), or a list such 
 FORCE = False       # rebuild cached artifacts
 INTERACTIVE = False # papermill runs headless; set True in JupyterLab for widgets
 DEVICE = "cpu"      # or "cuda"
+OVERRIDES = {}      # config overrides, e.g. {"plugins": ["my_lab.uniform"], "methods+": "Uniform"}
 
 # %% tags=["hide-input"]
 import matplotlib.pyplot as plt
@@ -31,12 +32,13 @@ from umalib.reporting.notebook import finish, setup
 # cfg: the profile; runs: one experiment per seed (tables are mean ± std over them);
 # exp: the first seed's experiment, for single-run figures; board: this notebook's claims, shown
 # first and decided at the end; RESULTS: the numbers the tests read.
-cfg, runs, exp, board, RESULTS = setup(PROFILE, SEEDS, DEVICE, FORCE, notebook="05")
+cfg, runs, exp, board, RESULTS = setup(PROFILE, SEEDS, DEVICE, FORCE, notebook="05", overrides=OVERRIDES)
 
 # %%
+from umalib import budget
 from umalib.reporting import widgets as ui
 ab = cfg.ablation
-print(f"methods {ab.methods}, eps {ab.eps * 255:.0f}/255, scenario {ab.scenario}, "
+print(f"methods {ab.methods}, eps {budget.label(ab.eps)}, scenario {ab.scenario}, "
       f"attacked samples: {ab.max_samples or 'whole forget set'} (seeded subset)")
 
 # %% [markdown]
@@ -46,7 +48,7 @@ print(f"methods {ab.methods}, eps {ab.eps * 255:.0f}/255, scenario {ab.scenario}
 st = publish_table(
     runs.map(lambda e: e.ablations.figure4()),
     "ablation_steps", PROFILE, columns=["method", "steps", "UA", "MIA"], by=["method", "steps"],
-    title=f"UMA vs number of steps (step {ab.fixed_step_size:g}/255, eps {ab.eps * 255:.0f}/255)", notes=cfg.notes)
+    title=f"UMA vs number of steps (step {budget.label(ab.fixed_step_size)}, eps {budget.label(ab.eps)})", notes=cfg.notes)
 RESULTS["steps"] = st.to_dict("records")
 fig = plots.sweep(st, "steps", title=f"Figure 4 (ours, {cfg.data.dataset}): UMA vs steps, mean ± std over seeds",
                   xlabel="attack steps")
@@ -59,7 +61,7 @@ save_figure(fig, "fig4_ablation_steps", PROFILE); plt.show()
 ss = publish_table(
     runs.map(lambda e: e.ablations.figure5()),
     "ablation_stepsize", PROFILE, columns=["method", "step_size", "UA", "MIA"], by=["method", "step_size"],
-    title=f"UMA vs step size in units of 1/255 ({ab.fixed_steps} steps, eps {ab.eps * 255:.0f}/255)", notes=cfg.notes)
+    title=f"UMA vs step size in units of 1/255 ({ab.fixed_steps} steps, eps {budget.label(ab.eps)})", notes=cfg.notes)
 RESULTS["step_size"] = ss.to_dict("records")
 fig = plots.sweep(ss, "step_size", title=f"Figure 5 (ours, {cfg.data.dataset}): UMA vs step size, mean ± std over seeds",
                   xlabel="step size (x 1/255)", logx=True)
@@ -79,11 +81,13 @@ save_figure(fig, "fig5_ablation_stepsize", PROFILE); plt.show()
 
 # %%
 panel = ui.attack_panel(exp, interactive=INTERACTIVE, method=ab.methods[0], kind=ab.scenario,
-                       eps_255=ab.eps * 255, step_size_255=ab.fixed_step_size,
+                       eps=ab.eps, step_size=ab.fixed_step_size,
                        steps=min(ab.fixed_steps, 50), max_samples=min(ab.max_samples or 100, 100))
 RESULTS["panel"] = {k: v for k, v in panel.last.items() if k != "figure"}
 from umalib.reporting.format import Shown
-display(Shown(pd.DataFrame({"setting": list(RESULTS["panel"]), "value": [str(v) for v in RESULTS["panel"].values()]}),
+display(Shown(pd.DataFrame({"setting": list(RESULTS["panel"]),
+                            "value": [budget.label(v) if k in ("eps", "step_size") else str(v)
+                                      for k, v in RESULTS["panel"].items()]}),
               f"The panel's last run (seed {runs.seeds[0]})"))
 
 # %% tags=["remove-cell"]

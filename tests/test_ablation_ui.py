@@ -21,7 +21,8 @@ def exp():
 def test_steps_sweep_equals_separate_runs(exp):
     st = exp.ablations.steps_sweep(["FT"], [0, 2, 5], eps=16 / 255, step_size=1 / 255, max_samples=24)
     for t in (2, 5):
-        alone = exp.ablations.stepsize_sweep(["FT"], [1.0], eps=16 / 255, steps=t, max_samples=24)
+        alone = exp.ablations.stepsize_sweep(["FT"], [1 / 255], eps=16 / 255, steps=t, max_samples=24)
+        assert alone.step_size.iloc[0] == 1.0  # the published column reads in units of 1/255
         row = st[st.steps == t].iloc[0]
         assert row.UA == pytest.approx(alone.UA.iloc[0]) and row.MIA == pytest.approx(alone.MIA.iloc[0])
     # 0 steps = the clean model
@@ -33,9 +34,10 @@ def test_panel_headless_reports_the_attack_it_ran(exp):
     from umalib.attacks import uma
     from umalib.metrics import predictions
 
-    kw = dict(method="FT", eps_255=8.0, step_size_255=1.0, steps=3, loss="kl", restarts=1, max_samples=16)
+    kw = dict(method="FT", eps=8 / 255, step_size=1 / 255, steps=3, loss="kl", restarts=1, max_samples=16)
     panel = ui.attack_panel(exp, interactive=False, show=False, **kw)
     assert len(panel.history) == 1 and panel.last["samples"] == 16
+    assert (panel.last["eps"], panel.last["step_size"]) == (8 / 255, 1 / 255)  # fractions
     # the panel's numbers are those of UMA run by hand on the same seeded subset, in its units
     orig, unl = exp.original().model, exp.unlearned("classwise", "FT").model
     x, y = exp.scenario("classwise").attack_subset(16, exp.profile.seed)

@@ -102,6 +102,9 @@ def test_end_to_end_report_and_json(tmp_path, ckpts, capsys, eps, expected):
     assert rep["eps"] == expected and rep["samples"] == 16 and rep["forget_size"] == 6000
     std = rep["attacks"][0]
     assert 0 <= std["mapped_back"]["value"] <= 1 and "verdict" in rep and "UMA verification" in text
+    # the relearning probe's line (retain data given, the default 100 steps)
+    assert rep["relearn"]["steps"] == 100 and set(rep["relearn"]["unlearned"]) == {"0", "100"}
+    assert "relearning probe (retain images only, 100 SGD steps" in text
     # the attack can only move the unlearned model towards the original's predictions here
     assert std["mapped_back"]["k"] >= rep["clean"]["mapped_back"]["k"]
 

@@ -37,14 +37,31 @@ def test_unknown_profile_names_are_refused():
     ("attack.loss", "l2", "attack.loss.*kl"),
     ("data.dataset", "mnist", "data.dataset.*fashion-mnist"),
     ("model.arch", "vgg", "model.arch"),
-    ("defense.adv_methods", ("retrain",), "defense methods"),
+    ("defense.adv_methods", ("retrain",), "defense.adv_methods.*forget hook"),
     ("ablation.methods", ("XX",), "ablation.methods"),
     ("scenario.forget_classes", (), "scenario.forget_classes"),
     ("generative.eps", 2.0, "generative.eps"),
+    # budgets and step sizes are fractions of the pixel range, never units of 1/255
+    ("generative.budget_eps", (8, 16), "generative.budget_eps.*fractions of the pixel range"),
+    ("generative.budget_eps", (0.0, 8 / 255), "generative.budget_eps"),
+    ("ablation.step_sizes", (0.5, 1.0, 4.0), "ablation.step_sizes.*fractions of the pixel range"),
+    ("ablation.step_sizes", (float("nan"),), "ablation.step_sizes"),
+    ("ablation.fixed_step_size", 2.0, "ablation.fixed_step_size.*fractions of the pixel range"),
 ])
 def test_bad_values_name_the_field(field, value, match):
     with pytest.raises(ValueError, match=match):
         config.load("quick", **{field: value})
+
+
+def test_budgets_and_step_sizes_are_fractions():
+    for name in config.PROFILES:
+        p = config.load(name)
+        assert all(0 < e <= 1 for e in p.generative.budget_eps)
+        assert all(0 < s <= 1 for s in p.ablation.step_sizes + (p.ablation.fixed_step_size,))
+    assert config.load("smoke").generative.budget_eps == (4 / 255, 8 / 255)
+    assert config.load("quick").generative.budget_eps == tuple(k / 255 for k in (2, 4, 8, 16, 32, 64))
+    assert config.load("quick").ablation.fixed_step_size == 1 / 255
+    assert config.load("smoke").ablation.step_sizes == (0.5 / 255, 1 / 255, 4 / 255)
 
 
 def test_overrides_dotted_and_double_underscore():

@@ -8,7 +8,9 @@ import pytest
 import torch
 
 from umalib.attacks.uma import uma_loss
-from umalib.config import DefenseConfig, MethodConfig
+from umalib import config
+from umalib.config import DefenseConfig
+from umalib.unlearn import RLConfig
 from umalib.data import BatchLoader
 from umalib.defenses import (ConvVAE, Purified, UMAHook, adversarial_unlearning, attack_aware,
                              attack_unaware, train_vae)
@@ -39,7 +41,7 @@ def _loaders(bs: int) -> tuple[BatchLoader, BatchLoader]:
     return BatchLoader(xr, yr, bs), BatchLoader(xf, yf, bs)
 
 
-CFG = MethodConfig(epochs=2, lr=0.05, batch_size=16)
+CFG = RLConfig(epochs=2, lr=0.05, batch_size=16)
 DEF = DefenseConfig(adv_eps=8 / 255, adv_step_size=3 / 255, adv_steps=2)
 
 
@@ -191,7 +193,7 @@ def test_unaware_attack_never_calls_the_vae(monkeypatch):
 def test_defense_config_validation():
     with pytest.raises(ValueError, match="defense.adv_init"):
         DefenseConfig(adv_init="gauss")
-    with pytest.raises(ValueError, match="defense methods"):
-        DefenseConfig(adv_methods=("FT",))
+    with pytest.raises(ValueError, match="defense.adv_methods.*forget hook"):
+        config.load("smoke", **{"defense.adv_methods": ("FT",)})  # FT never reads the forget set
     with pytest.raises(ValueError, match="defense.vae_train_subset"):
         DefenseConfig(vae_train_subset=0)

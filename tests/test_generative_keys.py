@@ -88,3 +88,44 @@ def test_a_field_left_out_fails():
         if f.__qualname__ not in OTHER_ROUTES:
             extra |= _config_reads(f) - set(fields)
     assert extra == {"unlearn_lr"}
+
+
+def _smoke_stages():
+    from types import SimpleNamespace
+
+    from umalib import config
+
+    split = SimpleNamespace(shape=(1, 28, 28), name="fashion-mnist", num_classes=10,
+                            fingerprint="data")
+    exp = SimpleNamespace(profile=config.load("smoke"), splits=split, force=False)
+    return GenerativeStages(exp)
+
+
+def test_attacks_are_numbers_and_only_the_tables_render_them():
+    stages = _smoke_stages()
+    none, bounded, unbounded = stages.attacks
+    assert none == gen.NO_ATTACK and (none.eps, none.steps) == (0.0, 0)
+    assert bounded == gen.Attack(8 / 255, 1 / 255, 3)  # Table 7's eps keeps generative.step_size
+    assert unbounded == gen.Attack(None, 4 / 255, 3)
+    assert [a.label for a in stages.attacks] == ["none", "8/255", "unbounded"]
+    # a curve budget resolves to the config's own value (a relative 1e-6 apart is the same)
+    assert stages.budget(4 / 255 * (1 + 1e-9)) == gen.Attack(4 / 255, 1 / 255, 3)
+    # rendered text, units of 1/255 and budgets outside the config are refused
+    for bad in ("8/255", "unbounded", "none", 8, 16 / 255, True):
+        with pytest.raises(ValueError, match="fraction of the pixel range"):
+            stages.budget(bad)
+
+
+def test_the_attack_key_is_computed_from_numbers(monkeypatch):
+    stages = _smoke_stages()
+    seen = []
+    monkeypatch.setattr(GenerativeStages, "_key",
+                        lambda self, stage, extra, *a, **k: seen.append((stage, extra)) or stage)
+    monkeypatch.setattr(GenerativeStages, "unlearned_key", lambda self, method: "unlearned")
+    monkeypatch.setattr(gen.cache, "cached", lambda name, key, build, force: ({}, {}, False))
+    stages.attacked("I2I", "forget", 4 / 255)
+    stages.attacked("SalUn", "retain", None)
+    assert seen == [("mae_uma", {"method": "I2I", "side": "forget", "eps": 4 / 255,
+                                 "step_size": 1 / 255, "steps": 3}),
+                    ("mae_uma", {"method": "SalUn", "side": "retain", "eps": None,
+                                 "step_size": 4 / 255, "steps": 3})]

@@ -176,7 +176,9 @@ def test_generative_config_validates_metric_and_budget_fields():
     with pytest.raises(ValueError, match="eval_samples"):
         config.load("quick", **{"generative.feature_dim": 64})  # 200 < 5 x 64
     with pytest.raises(ValueError, match="budget_eps"):
-        config.load("quick", **{"generative.budget_eps": (8, 4)})
+        config.load("quick", **{"generative.budget_eps": (8 / 255, 4 / 255)})  # not increasing
+    with pytest.raises(ValueError, match="budget_eps.*fractions of the pixel range"):
+        config.load("quick", **{"generative.budget_eps": (4, 8)})  # the old units of 1/255
     with pytest.raises(ValueError, match="centre_share"):
         config.load("quick", **{"generative.centre_share": 1.5})
     with pytest.raises(ValueError, match="salun_lr"):
@@ -260,14 +262,13 @@ def test_budget_curve_steps_follow_the_box():
     split = SimpleNamespace(shape=(1, 28, 28), name="fashion-mnist", num_classes=10)
     quick = config.load("quick")
     stages = GenerativeStages(SimpleNamespace(profile=quick, splits=split))
-    steps = {t: stages.budget(t)[2] for t in ("2/255", "4/255", "8/255", "16/255", "32/255",
-                                               "64/255", "unbounded")}
+    steps = {k: stages.budget(None if k is None else k / 255).steps
+             for k in (2, 4, 8, 16, 32, 64, None)}
     # max(15, ceil(3 eps / step)) for the curve's own budgets; Table 7's 8/255 and the
     # unbounded attack keep the profile's 60
-    assert steps == {"2/255": 15, "4/255": 15, "8/255": 60, "16/255": 24, "32/255": 24,
-                     "64/255": 48, "unbounded": 60}
+    assert steps == {2: 15, 4: 15, 8: 60, 16: 24, 32: 24, 64: 48, None: 60}
     every = GenerativeStages(SimpleNamespace(profile=config.load(
         "quick", **{"generative.budget_min_steps": None}), splits=split))
-    assert {every.budget(t)[2] for t in steps} == {60}
+    assert {every.budget(None if k is None else k / 255).steps for k in steps} == {60}
     with pytest.raises(ValueError, match="budget_min_steps"):
         config.load("quick", **{"generative.budget_min_steps": 0})

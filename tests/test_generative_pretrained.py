@@ -38,7 +38,7 @@ def _profile(**over):
             "generative.unlearn_samples": 4, "generative.unlearn_batch_size": 4,
             "generative.unlearn_epochs": 1, "generative.eval_samples": 5,
             "generative.feature_epochs": 1, "generative.steps": 2,
-            "generative.budget_eps": (8,)}
+            "generative.budget_eps": (8 / 255,)}
     return config.load("smoke", **{**base, **over})
 
 

@@ -72,15 +72,18 @@ def test_table_columns(smoke_run):
     base, _ = smoke_run
     d = base / "figures" / "smoke"
     head = lambda f: (d / f).read_text().splitlines()[0]
-    assert head("table1_classwise.csv") == _with_spread(
-        "method,TA,UA,MIA,UA_8,MIA_8,UA_16,MIA_16,residual_8,residual_16")
+    t1 = "method,TA,UA,MIA,UA_8,MIA_8,UA_16,MIA_16,residual_8,residual_16," + ",".join(
+        [f"relearn_{k}" for k in (0, 2, 5)] + ["relearn_retain_5"])  # smoke's relearn steps
+    assert head("table1_classwise.csv") == _with_spread(t1)
     assert head("unlearning_classwise.csv") == _with_spread("method,TA,RA,UA,MIA,seconds")
     assert head("ablation_steps.csv") == _with_spread("method,steps,UA,MIA", keys=2)
     assert head("ablation_stepsize.csv") == _with_spread("method,step_size,UA,MIA", keys=2)
     assert head("gen_budget.csv") == _with_spread("method,set,eps,L1_per_image,closed", keys=3)
     assert head("table3_generative.csv") == _with_spread(
         "method,attack,IS_R,IS_F,FID_R,FID_F,Acc_R,Acc_F", keys=2)
-    assert head("table1_classwise_seeds.csv") == "seed,method,TA,UA,MIA,UA_8,MIA_8,UA_16,MIA_16,residual_8,residual_16"
+    assert head("table1_classwise_seeds.csv") == "seed," + t1
+    assert head("probes_classwise.csv") == _with_spread(
+        "method,UA,UA_uma,UA_relearn,UA_relearn_retain,uma_seconds,relearn_seconds")
     # the verifier's strong line never finds less than its standard line, seed by seed
     import pandas as pd
     v = pd.read_csv(d / "verification_seeds.csv")
@@ -89,7 +92,8 @@ def test_table_columns(smoke_run):
     assert (v["mapped_strong"] >= v["mapped_standard"]).all()
     assert (v["residual_strong"] >= v["residual_standard"]).all()
     rows = [l.split(",")[0] for l in (d / "table1_classwise.csv").read_text().splitlines()[1:]]
-    assert rows == ["Original", "retrain", "FT", "RL", "GA", "IU", "l1-sparse", "SalUn"]
+    assert rows == ["Original", "retrain", "FT", "RL", "GA", "IU", "l1-sparse", "SalUn", "SCRUB",
+                    "NegGrad+"]
 
 
 AGGREGATED = {"table1_classwise": ["method"], "table2_instancewise": ["method"],
@@ -99,7 +103,8 @@ AGGREGATED = {"table1_classwise": ["method"], "table2_instancewise": ["method"],
               "table4_adversarial_unlearning": ["method"],
               "table5_purification_unaware": ["method"], "table6_purification_aware": ["method"],
               "ablation_steps": ["method", "steps"], "ablation_stepsize": ["method", "step_size"],
-              "original_model": ["model"]}
+              "original_model": ["model"], "probes_classwise": ["method"],
+              "probes_instancewise": ["method"]}
 
 
 @pytest.mark.parametrize("name", sorted(AGGREGATED))
@@ -137,7 +142,7 @@ def test_recorded_values_are_sane(smoke_run):
         for k, v in row.items():
             if v is None or k.endswith("_std") or k == "n_seeds":
                 continue
-            assert (0 <= v <= 100) if k.startswith(("UA", "TA")) else (0 <= v <= 1), (k, v)
+            assert (0 <= v <= 100) if k.startswith(("UA", "TA", "relearn")) else (0 <= v <= 1), (k, v)
     # residual counts a subset of the attacked samples the unlearned model gets right
     for m, row in r2["table1"].items():
         if row["residual_8"] is not None:

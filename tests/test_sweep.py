@@ -87,3 +87,24 @@ def test_a_local_sweep_of_two_seeds_fills_the_cache_for_the_notebooks(smoke_run,
     assert main(["sweep", "--profile", "smoke", "--seeds", "0,1", "--jobs", "original",
                  "--log-dir", str(base / "logs2")]) == 0
     assert "built 0," in capsys.readouterr().out
+
+
+@requires_fmnist
+def test_build_all_runs_jobs_on_processes_and_skips_what_a_failure_blocks(capsys):
+    """reproduce's prebuild: jobs on two processes as soon as their needs are done; a failing
+    job is reported, the jobs that need it are skipped, the other seed goes on."""
+    from umalib.experiments.jobs import build_all
+
+    seen = []
+    rows = build_all("smoke", [0, 1], {"data.train_subset": 300, "data.test_subset": 100,
+                                       "train.epochs": 1}, workers=2,
+                     on_done=lambda r: seen.append(r["job"]), names=["original"])
+    assert sorted((r["seed"], r["job"], r["state"]) for r in rows) == [
+        (0, "original", "done"), (1, "original", "done")]
+    assert seen == ["original", "original"] and all(r["built"] == 1 for r in rows)
+    rows = build_all("smoke", [0], {"data.train_subset": 300, "data.test_subset": 100,
+                                    "train.epochs": 1, "scenario.forget_count": 100000}, workers=2,
+                     names=["attacks"])
+    states = {r["job"]: r["state"] for r in rows}
+    assert states["original"] == "done" and states["unlearned"] == "FAILED"
+    assert states["attacks"].startswith("skipped")

@@ -6,7 +6,7 @@ import pytest
 import torch
 from torch import nn
 
-from umalib.attacks import ATTACKS, INITS, LOSSES, UMAResult, get_attack, parse_eps, uma
+from umalib.attacks import INITS, LOSSES, PROBES, UMAResult, parse_eps, probe_spec, run_probe, uma
 
 EPS = 8 / 255
 STEP = 1 / 255
@@ -336,10 +336,39 @@ def test_parse_eps_refuses(text):
 
 
 def test_registry():
-    assert ATTACKS["uma"] is uma
-    assert get_attack("uma") is uma
-    with pytest.raises(ValueError, match="uma"):
-        get_attack("pgd")
+    assert PROBES["uma"].fn is uma and probe_spec("uma").space == "input"
+    assert probe_spec("relearn").space == "weights"
+    with pytest.raises(ValueError, match="uma"):  # the message lists the known probes
+        probe_spec("pgd")
+
+
+def test_run_probe_owns_and_restores_modes():
+    """The base puts both models in eval mode for the probe and restores every submodule's own
+    mode afterwards, also when the probe fails."""
+    from umalib.attacks.probe import register_probe
+
+    seen = {}
+
+    @register_probe("mode-spy", space="input", summary="records the modes it sees")
+    def spy(original, unlearned, fail=False):
+        seen["modes"] = (original.training, unlearned.training, unlearned[1].training)
+        if fail:
+            raise RuntimeError("probe failed")
+        return "done"
+
+    try:
+        a, b = nn.Sequential(nn.Linear(2, 2)), nn.Sequential(nn.Linear(2, 2), nn.BatchNorm1d(2))
+        a.train()
+        b.train()
+        b[1].eval()  # a deliberately mixed state must come back as it was
+        assert run_probe("mode-spy", a, b) == "done"
+        assert seen["modes"] == (False, False, False)
+        assert (a.training, b.training, b[1].training) == (True, True, False)
+        with pytest.raises(RuntimeError):
+            run_probe("mode-spy", a, b, fail=True)
+        assert (a.training, b.training, b[1].training) == (True, True, False)
+    finally:
+        PROBES.pop("mode-spy", None)
 
 
 def test_fast_search_is_as_strong_and_scored_by_the_model_itself():

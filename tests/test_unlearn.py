@@ -7,11 +7,11 @@ import pytest
 import torch
 
 from umalib import config
-from umalib.config import MethodConfig
 from umalib.data import BatchLoader
 from umalib.metrics import accuracy
 from umalib.experiments import Experiment
-from umalib.unlearn import UNLEARNING_METHODS, get_method, unlearn
+from umalib.unlearn import (METHOD_REGISTRY, GAConfig, IUConfig, L1SparseConfig, NegGradPlusConfig,
+                            RetrainConfig, RLConfig, SalUnConfig, SCRUBConfig, get_method, unlearn)
 import importlib
 
 retrain_mod = importlib.import_module("umalib.unlearn.retrain")
@@ -44,16 +44,25 @@ class Exploding(BatchLoader):
 
 
 def test_unknown_method_lists_known():
-    with pytest.raises(ValueError, match="known: .*retrain.*SalUn"):
-        get_method("SCRUB")
+    with pytest.raises(ValueError, match="known: .*retrain.*SalUn.*SCRUB"):
+        get_method("Erase-Everything")
 
 
-@pytest.mark.parametrize("name", list(UNLEARNING_METHODS))
+def test_a_method_refuses_another_methods_config(setup):
+    exp, orig, sd = setup
+    r, f = loaders(sd)
+    with pytest.raises(ValueError, match="SalUn: cfg must be a SalUnConfig, got RLConfig"):
+        unlearn("SalUn", orig, r, f, RLConfig(epochs=1))
+
+
+@pytest.mark.parametrize("name", list(METHOD_REGISTRY))
 def test_every_method_returns_new_model_and_keeps_original(setup, name):
     exp, orig, sd = setup
     before = copy.deepcopy(orig.state_dict())
     r, f = loaders(sd)
-    cfg = MethodConfig(epochs=1, lr=0.01, alpha=1.0 if name == "IU" else 1e-4, samples=32, batch_size=64)
+    spec = METHOD_REGISTRY[name]
+    extra = {"alpha": 1.0, "samples": 32} if name == "IU" else {}
+    cfg = spec.config(epochs=1, lr=0.01, batch_size=64, **extra)
     model = unlearn(name, orig, r, f, cfg, seed=0, progress=False, recipe=exp.profile.train)
     assert model is not orig
     assert all(torch.equal(before[k], v) for k, v in orig.state_dict().items())
@@ -72,7 +81,7 @@ def test_retrain_never_sees_a_forget_index(setup, monkeypatch):
     monkeypatch.setattr(retrain_mod, "train_classifier", spy)
     r, f = loaders(sd)
     bomb = Exploding(f.x, f.y, 64)
-    model = unlearn("retrain", orig, r, bomb, MethodConfig(epochs=1, lr=0.05, batch_size=64), seed=0,
+    model = unlearn("retrain", orig, r, bomb, RetrainConfig(epochs=1, lr=0.05, batch_size=64), seed=0,
                     progress=False, recipe=exp.profile.train)
     (loader,) = seen
     forget_rows = {bytes(x) for x in sd.forget[0].flatten(1).numpy()}
@@ -89,7 +98,7 @@ def test_salun_mask_share_and_frozen_weights(setup):
     total = sum(m.numel() for m in mask.values())
     kept = sum(int(m.sum()) for m in mask.values())
     assert kept == round(0.3 * total)
-    model = unlearn("SalUn", orig, r, f, MethodConfig(epochs=1, lr=0.05, mask_ratio=0.3, batch_size=64),
+    model = unlearn("SalUn", orig, r, f, SalUnConfig(epochs=1, lr=0.05, mask_ratio=0.3, batch_size=64),
                     seed=0, progress=False)
     o, u = dict(orig.named_parameters()), dict(model.named_parameters())
     changed = 0
@@ -102,7 +111,7 @@ def test_salun_mask_share_and_frozen_weights(setup):
 def test_iu_changes_weights_and_lowers_forget_accuracy(setup):
     exp, orig, sd = setup
     r, f = loaders(sd)
-    model = unlearn("IU", orig, r, f, MethodConfig(alpha=20.0, samples=200), seed=0, progress=False)
+    model = unlearn("IU", orig, r, f, IUConfig(alpha=20.0, samples=200), seed=0, progress=False)
     assert any(not torch.equal(a, b) for a, b in zip(model.parameters(), orig.parameters()))
     assert accuracy(model, f) < accuracy(orig, f)
 
@@ -110,7 +119,7 @@ def test_iu_changes_weights_and_lowers_forget_accuracy(setup):
 def test_l1_sparse_lowers_l1_norm(setup):
     exp, orig, sd = setup
     r, f = loaders(sd)
-    model = unlearn("l1-sparse", orig, r, f, MethodConfig(epochs=2, lr=0.01, alpha=5e-3, batch_size=64),
+    model = unlearn("l1-sparse", orig, r, f, L1SparseConfig(epochs=2, lr=0.01, alpha=5e-3, batch_size=64),
                     seed=0, progress=False)
     with torch.no_grad():
         assert float(l1_norm(model)) < float(l1_norm(orig))
@@ -119,8 +128,11 @@ def test_l1_sparse_lowers_l1_norm(setup):
 def test_ga_and_rl_lower_forget_accuracy(setup):
     exp, orig, sd = setup
     r, f = loaders(sd)
-    for name, cfg in (("GA", MethodConfig(epochs=2, lr=1e-2, batch_size=64)),
-                      ("RL", MethodConfig(epochs=2, lr=0.05, batch_size=64))):
+    for name, cfg in (("GA", GAConfig(epochs=2, lr=1e-2, batch_size=64)),
+                      ("RL", RLConfig(epochs=2, lr=0.05, batch_size=64)),
+                      ("NegGrad+", NegGradPlusConfig(epochs=2, lr=0.02, beta=0.9, batch_size=64)),
+                      ("SCRUB", SCRUBConfig(epochs=2, msteps=2, lr=0.01, batch_size=64,
+                                            forget_batch_size=16))):
         assert accuracy(unlearn(name, orig, r, f, cfg, seed=0, progress=False), f) < accuracy(orig, f)
 
 
@@ -130,3 +142,39 @@ def test_mia_scores_original_above_retrained(setup):
     ev_r = exp.evaluation("classwise", "retrain")
     assert ev_o["MIA"] > ev_r["MIA"]
     assert ev_o["UA"] > ev_r["UA"]
+
+
+def test_scrub_max_step_moves_away_from_the_teacher_and_min_step_back(setup):
+    """SCRUB's two steps: max-only epochs raise the student-teacher KL on the forget set; the
+    min epochs that follow keep the retain set close to the teacher."""
+    from umalib.unlearn.scrub import distill_kl
+
+    exp, orig, sd = setup
+    r, f = loaders(sd)
+    fx, rx = f.x[:64].float() / 255, r.x[:256].float() / 255
+
+    def kl(model, x):
+        with torch.no_grad():
+            return float(distill_kl(model(x), orig(x), 4.0))
+
+    cfg = SCRUBConfig(epochs=1, msteps=1, lr=0.01, gamma=0.0, alpha=0.0, batch_size=64,
+                      forget_batch_size=16)  # one max pass, a min pass with zero loss
+    away = unlearn("SCRUB", orig, r, f, cfg, seed=0, progress=False)
+    assert kl(away, fx) > kl(orig, fx) + 1e-3
+    both = unlearn("SCRUB", orig, r, f, dataclasses.replace(cfg, gamma=0.99, alpha=1.0, epochs=3),
+                   seed=0, progress=False)
+    assert kl(both, rx) < kl(away, rx)
+
+
+def test_neggrad_plus_at_beta_one_is_fine_tuning_only(setup):
+    """beta = 1 gives the forget term weight 0: the forget set must not change the result."""
+    exp, orig, sd = setup
+    r, f = loaders(sd)
+    cfg = NegGradPlusConfig(epochs=1, lr=0.05, beta=1.0, batch_size=64, forget_batch_size=16)
+    a = unlearn("NegGrad+", orig, r, f, cfg, seed=0, progress=False)
+    shuffled = BatchLoader(f.x.flip(0), f.y.flip(0), 16)
+    b = unlearn("NegGrad+", orig, r, shuffled, cfg, seed=0, progress=False)
+    assert all(torch.allclose(p, q, atol=1e-6) for p, q in zip(a.parameters(), b.parameters()))
+    ascent = unlearn("NegGrad+", orig, r, f, dataclasses.replace(cfg, beta=0.0), seed=0,
+                     progress=False)
+    assert accuracy(ascent, f) < accuracy(orig, f)

@@ -15,6 +15,7 @@ from umalib.cli import main
 from umalib.data.user import load_image_dirs, load_npz, split_forget
 from umalib.models import build_model
 from umalib.models.loading import infer_umalib_arch, load_classifier, unwrap_state_dict
+from umalib.reporting import verify_report
 from umalib.verify import Share, ladder, verify
 
 MEAN, STD = (0.4914, 0.4822, 0.4465), (0.2470, 0.2435, 0.2616)
@@ -121,7 +122,8 @@ def test_reference_layout_verifies_end_to_end_on_npz(tmp_path, cifar_npz, capsys
     code, text, err = cli(capsys, "--original", paths[0], "--unlearned", paths[1], "--retrained",
                           paths[2], "--arch", "torchvision:resnet18", "--cifar-stem", "--data",
                           cifar_npz, "--forget-classes", "3", "--max-samples", "4", "--steps",
-                          "1", "--mia-shadow", "10", "--no-progress", "--json", out)
+                          "1", "--mia-shadow", "10", "--relearn-steps", "2", "--no-progress",
+                          "--json", out)
     assert code == 0, err
     rep = json.loads(out.read_text())
     assert rep["scenario"] == "classwise" and rep["forget_size"] == 4 and rep["samples"] == 4
@@ -232,7 +234,7 @@ def test_dataloader_input_curve_and_report_files(tmp_path):
                  eps_curve="2/255,8/255", progress=False)
     assert rep.scenario == "instancewise" and not np.isnan(rep.clean.MIA)
     assert [c["eps"] for c in rep.curve] == [2 / 255, 8 / 255]
-    written = rep.save(tmp_path / "r.json", tmp_path / "r.md")
+    written = verify_report.save(rep, tmp_path / "r.json", tmp_path / "r.md")
     assert [p.name for p in written] == ["r.json", "r.png", "r.md"]
     d = json.loads((tmp_path / "r.json").read_text())
     assert d["attacks"][0]["UA"]["lo"] <= d["attacks"][0]["UA"]["value"] <= d["attacks"][0]["UA"]["hi"]

@@ -26,7 +26,7 @@ import shutil
 import tempfile
 import time
 from pathlib import Path
-from typing import Any, Callable, Iterable, Iterator, Mapping, Sequence
+from typing import Any, Callable, Iterator, Mapping, Sequence
 
 import torch
 from filelock import FileLock
@@ -34,7 +34,6 @@ from filelock import FileLock
 from . import __version__
 from .config import canonical_json
 from .files import file_digest
-from .provenance import code_key
 
 PACKAGE_DIR = Path(__file__).resolve().parent
 REPO_ROOT = PACKAGE_DIR.parent
@@ -46,7 +45,7 @@ def cache_root() -> Path:
 
 
 def make_key(stage: str, config: Any, upstream: Sequence[str] = (), data: str = "",
-             code: Iterable[Any] = ()) -> str:
+             code: str = "") -> str:
     """Hash of everything that produced an artifact (20 hex chars).
 
     Args:
@@ -54,13 +53,14 @@ def make_key(stage: str, config: Any, upstream: Sequence[str] = (), data: str = 
         config: the stage's config (dataclass, dict or JSON-able value).
         upstream: keys of the artifacts this one was built from.
         data: the data fingerprint.
-        code: the stage's code roots (:func:`umalib.provenance.code_key`): the modules and the
-            builder function that compute this artifact; upstream code enters via ``upstream``.
+        code: the digest of the code that computes this artifact, e.g.
+            :func:`umalib.provenance.code_key` over the stage's code roots (the caller computes
+            it: the cache knows nothing of stages); upstream code enters via ``upstream``.
 
     The umalib version is part of the key.
     """
     blob = json.dumps({"stage": stage, "config": canonical_json(config), "upstream": list(upstream),
-                       "data": data, "version": __version__, "code": code_key(code)},
+                       "data": data, "version": __version__, "code": code},
                       sort_keys=True)
     return hashlib.sha256(blob.encode()).hexdigest()[:20]
 

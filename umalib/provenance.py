@@ -130,6 +130,14 @@ def _module_digest(module: str) -> str:
     return _digest_source(_path(module).read_text())
 
 
+def _external_digest(module: str) -> str:
+    """Digest of a non-umalib module's source file (read every time: a user edits it)."""
+    path = getattr(importlib.import_module(module), "__file__", None)
+    if path is None:
+        raise ValueError(f"code key: module {module!r} has no source file to hash")
+    return _digest_source(Path(path).read_text())
+
+
 def _function_digest(fn: Any) -> str:
     return _digest_source(inspect.getsource(fn))
 
@@ -214,7 +222,8 @@ def code_key(roots: Iterable[Any]) -> str:
 
     Args:
         roots: module names (``"umalib.unlearn.salun"``), modules, functions or classes. A
-            module counts with its transitive umalib imports; a function defined in
+            umalib module counts with its transitive umalib imports, another module (a user's
+            plugin) by its own source; a function defined in
             ``experiments/`` (a stage builder) counts by its own source and that of the
             builder functions it calls (:func:`builder_functions`); any other function or
             class by its module's closure.
@@ -223,6 +232,9 @@ def code_key(roots: Iterable[Any]) -> str:
     h = hashlib.sha256()
     for m in code_closure(roots):
         h.update(f"{m}:{_module_digest(m)}\n".encode())
+    # a module outside umalib (a user's method, `plugins`) counts by its own source
+    for m in sorted({r for r in roots if isinstance(r, str) and not r.startswith(PACKAGE)}):
+        h.update(f"{m}:{_external_digest(m)}\n".encode())
     builders: dict[str, Any] = {}
     for r in roots:
         if not isinstance(r, (str, types.ModuleType)) and _is_builder_module(getattr(r, "__module__", "")):

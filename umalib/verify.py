@@ -34,20 +34,18 @@ retrained model is mapped back as well (paper Table 2), so the tool declines to 
 
 from __future__ import annotations
 
-import json
 import math
 import time
 from dataclasses import asdict, dataclass, field
-from pathlib import Path
 from typing import Any, Callable, Iterable, Sequence
 
-import numpy as np
 import torch
 from torch import nn
 
-from .attacks.uma import _better, parse_eps, uma
+from .attacks.probe import run_probe
+from .attacks.uma import UMAResult, _better, parse_eps
+from .budget import label
 from .config import STRENGTHS
-from .files import atomic_write
 from .metrics.classification import predict, residual_flags
 from .metrics.mia import MIAAttacker
 
@@ -147,7 +145,8 @@ class Outcome:
 class Report:
     """What :func:`verify` found. ``attacks`` holds the standard rung and, for strong, the
     combined strong attack; ``upper_bound`` the label-guided attack (strong only); ``curve``
-    one dict per budget of ``eps_curve``."""
+    one dict per budget of ``eps_curve``. Its text, Markdown, files and curve plot are in
+    :mod:`umalib.reporting.verify_report` (the library does not import its presentation)."""
 
     eps: float
     strength: str
@@ -165,6 +164,9 @@ class Report:
     rule: str
     settings: list[dict]
     curve: list[dict] = field(default_factory=list)
+    # the relearning probe (retain only): {"steps", "lr", "batch_size", "unlearned": {t: UA %},
+    # "retrained": {t: UA %} or None, "seconds"}; None when not run (no retain data, or 0 steps)
+    relearn: dict[str, Any] | None = None
     models: dict[str, str] = field(default_factory=dict)
     seconds: float = 0.0
     attack_seconds: float = 0.0
@@ -188,130 +190,6 @@ class Report:
                  retrained_UA=self.retrained_UA.to_dict() if self.retrained_UA else None,
                  seconds_per_1000_samples=self.seconds_per_1000)
         return d
-
-    def header(self) -> str:
-        return (f"UMA verification: {self.scenario}, {self.samples} of {self.forget_size} forget "
-                f"samples, eps {_fmt_eps(self.eps)}, strength {self.strength}")
-
-    def rows(self) -> list[tuple[str, str, str, str, str]]:
-        """(line, UA, mapped back, residual, MIA) strings; shares are value [95% interval]."""
-        def row(o: Outcome, label: str) -> tuple[str, str, str, str, str]:
-            ua = f"{100 * o.UA.value:.1f} % [{100 * o.UA.interval[0]:.1f}, {100 * o.UA.interval[1]:.1f}]"
-            return (label, ua, str(o.mapped_back), str(o.residual) if o.residual else "n/a",
-                    "n/a" if math.isnan(o.MIA) else f"{o.MIA:.3f}")
-        out = [row(self.clean, "clean")]
-        out += [row(a, f"UMA {a.name}") for a in self.attacks]
-        if self.upper_bound:
-            out.append(row(self.upper_bound, "label-guided (upper bound)"))
-        return out
-
-    def text(self) -> str:
-        """Plain-text report."""
-        lines = [self.header(),
-                 f"  original model UA: {100 * self.original_UA.value:.1f} %"
-                 + (f"; retrained model UA: {100 * self.retrained_UA.value:.1f} %"
-                    if self.retrained_UA else "; no retrained reference"),
-                 f"  {'':28s} {'UA (unlearned)':>22s} {'mapped back':>22s} {'residual':>22s} {'MIA':>6s}"]
-        lines += [f"  {r[0]:28s} {r[1]:>22s} {r[2]:>22s} {r[3]:>22s} {r[4]:>6s}" for r in self.rows()]
-        lines += ["  attack settings: " + "; ".join(_fmt_rung(s) for s in self.settings),
-                  f"  rule: {self.rule}", f"  VERDICT: {self.verdict}"]
-        if self.curve:
-            lines.append(f"  budget curve ({self.strength} attack):")
-            for c in self.curve:
-                res = "n/a" if c["residual"] is None else f"{c['residual']['value']:.3f}"
-                lines.append(f"    eps {_fmt_eps(c['eps']):>7s}: UA {100 * c['UA']['value']:5.1f} %, "
-                             f"mapped back {c['mapped_back']['value']:.3f}, residual {res}, "
-                             f"MIA {c['MIA']:.3f}")
-        lines.append(f"  time: {self.seconds:.1f} s in all; the attacks at {_fmt_eps(self.eps)}: "
-                     f"{self.attack_seconds:.1f} s = {self.seconds_per_1000:.0f} s per 1,000 samples")
-        return "\n".join(lines)
-
-    def markdown(self) -> str:
-        """Markdown report (a table of the lines, then settings, rule and verdict)."""
-        md = [f"## {self.header()}", "",
-              "| | UA (unlearned) | mapped back | residual | MIA |", "|---|---|---|---|---|"]
-        md += ["| " + " | ".join(r) + " |" for r in self.rows()]
-        md += ["", f"Original model UA {100 * self.original_UA.value:.1f} %"
-               + (f", retrained model UA {100 * self.retrained_UA.value:.1f} %." if self.retrained_UA
-                  else "; no retrained reference."),
-               "", "Shares: value [95% Clopper-Pearson interval].", "",
-               "Attack: " + "; ".join(_fmt_rung(s) for s in self.settings) + ".", "",
-               f"Rule: {self.rule}", "", f"**Verdict: {self.verdict}**", ""]
-        if self.curve:
-            md += [f"Budget curve ({self.strength} attack, shares without intervals):", "",
-                   "| eps | UA (%) | mapped back | residual | MIA |", "|---|---|---|---|---|"]
-            md += [f"| {_fmt_eps(c['eps'])} | {100 * c['UA']['value']:.1f} | "
-                   f"{c['mapped_back']['value']:.3f} | "
-                   + ("n/a" if c["residual"] is None else f"{c['residual']['value']:.3f}")
-                   + f" | {c['MIA']:.3f} |" for c in self.curve]
-            md.append("")
-        return "\n".join(md)
-
-    def save(self, json_path: str | Path | None = None, markdown_path: str | Path | None = None
-             ) -> list[Path]:
-        """Write the JSON and/or Markdown report atomically (and, with a curve, its PNG next to
-        the JSON). Returns the paths written."""
-        written = []
-        if json_path:
-            p = Path(json_path)
-            p.parent.mkdir(parents=True, exist_ok=True)
-            atomic_write(p, lambda tmp: Path(tmp).write_text(json.dumps(self.to_dict(), indent=2)))
-            written.append(p)
-            if self.curve:
-                written.append(self.plot_curve(p.with_suffix(".png")))
-        if markdown_path:
-            p = Path(markdown_path)
-            p.parent.mkdir(parents=True, exist_ok=True)
-            atomic_write(p, lambda tmp: Path(tmp).write_text(self.markdown()))
-            written.append(p)
-        return written
-
-    def plot_curve(self, path: str | Path) -> Path:
-        """PNG of UA / mapped back / residual (with 95% intervals) against the budget."""
-        import matplotlib
-
-        matplotlib.use("Agg", force=False)
-        import matplotlib.pyplot as plt
-
-        if not self.curve:
-            raise ValueError("the report has no budget curve (pass eps_curve)")
-        e = np.array([c["eps"] * 255 for c in self.curve])
-        fig, ax = plt.subplots(figsize=(5.5, 3.6))
-        for key, label in (("UA", "UA (unlearned, attacked)"), ("mapped_back", "mapped back"),
-                           ("residual", "residual (vs retrained)")):
-            if self.curve[0][key] is None:
-                continue
-            v = np.array([c[key]["value"] for c in self.curve])
-            lo = np.array([c[key]["lo"] for c in self.curve])
-            hi = np.array([c[key]["hi"] for c in self.curve])
-            ax.plot(e, v, marker="o", label=label)
-            ax.fill_between(e, lo, hi, alpha=0.2)
-        ax.axhline(self.original_UA.value, color="grey", ls=":", label="original model UA")
-        ax.axhline(self.threshold, color="red", ls="--", lw=0.8, label="verdict threshold")
-        ax.set_xscale("log", base=2)
-        ax.set_xticks(e, [f"{v:g}" for v in e])
-        ax.minorticks_off()
-        ax.set_xlabel("L-inf budget eps (x 1/255)")
-        ax.set_ylabel("share of forget samples")
-        ax.set_ylim(-0.02, 1.02)
-        ax.set_title(f"UMA budget curve ({self.strength}, {self.samples} samples)")
-        ax.legend(fontsize=7, loc="best")
-        fig.tight_layout()
-        path = Path(path)
-        atomic_write(path, lambda tmp: fig.savefig(tmp, format="png", dpi=120))
-        plt.close(fig)
-        return path
-
-
-def _fmt_eps(eps: float) -> str:
-    v = eps * 255
-    return f"{v:.0f}/255" if abs(v - round(v)) < 1e-6 else f"{eps:.4g}"
-
-
-def _fmt_rung(s: dict) -> str:
-    return (f"{s['name']}: {s['restarts']} x {s['steps']} steps of {_fmt_eps(s['step_size'])}, "
-            f"{s['init']} start" + (f", momentum {s['momentum']}" if s["momentum"] else "")
-            + (", success at any iterate" if s["select"] == "agreement" else ""))
 
 
 # ----------------------------------------------------------------------------- inputs
@@ -408,7 +286,7 @@ def verify(original: Model, unlearned: Model, forget: Data, *, retrained: Model 
            strength: str = "standard", steps: int = 100, step_size: float | str = 1 / 255,
            max_samples: int | None = 1000, threshold: float = 0.1, scenario: str | None = None,
            eps_curve: Sequence[float] | str | None = None, mia_shadow: int | None = 3000,
-           seed: int = 0, batch_size: int = 256, fast: bool = True,
+           seed: int = 0, batch_size: int = 256, fast: bool = True, relearn_steps: int = 100,
            device: str | torch.device = "cpu", progress: bool = True) -> Report:
     """Attack ``unlearned`` with UMA on the forget set and report (module docstring).
 
@@ -429,12 +307,43 @@ def verify(original: Model, unlearned: Model, forget: Data, *, retrained: Model 
         seed: seeds the subset and the restarts.
         fast: attack a BatchNorm-folded copy (:func:`umalib.attacks.uma.search_copy`); scores
             always come from the model itself.
+        relearn_steps: the relearning probe (:mod:`umalib.attacks.relearn`, retain images
+            only, on copies): the attacked samples' UA after this many SGD steps, for the
+            unlearned and the retrained model; 0 = off. Needs ``retain``.
     Returns:
-        :class:`Report` (``.text()``, ``.markdown()``, ``.to_dict()``, ``.save(...)``).
+        :class:`Report` (``.to_dict()``; text, Markdown and files through
+        :mod:`umalib.reporting.verify_report`).
     Raises:
         ValueError: on any invalid input, before the attack starts.
     """
     t0 = time.perf_counter()
+    eps_v, budgets, rungs = _check_settings(eps, step_size, eps_curve, steps, strength,
+                                            max_samples, threshold, scenario, mia_shadow)
+    if not isinstance(relearn_steps, int) or isinstance(relearn_steps, bool) or relearn_steps < 0:
+        raise ValueError(f"relearn_steps must be an integer >= 0, got {relearn_steps!r}")
+    dev = resolve_device(device)
+    inp = _prepare_inputs(original, unlearned, retrained, forget, retain, test, scenario, dev)
+
+    # -- everything is valid: compute
+    t = _target(inp, max_samples, mia_shadow, seed, batch_size, fast, dev, progress)
+    clean = _outcome("clean", _logits(t.models["unlearned"], t.x, dev), t.x, t)
+    t_attack = time.perf_counter()
+    attacks, upper, settings = _run_ladder(t, eps_v, rungs, strength == "strong")
+    t_attack = time.perf_counter() - t_attack
+    curve = _curve(t, budgets, rungs, eps_v, attacks)
+    report = _build_report(t, inp, eps_v, strength, threshold, clean, (attacks, upper, settings),
+                           curve, t0, t_attack)
+    report.relearn = _relearn(t, inp, relearn_steps)
+    report.seconds = time.perf_counter() - t0
+    return report
+
+
+def _check_settings(eps: float | str, step_size: float | str,
+                    eps_curve: Sequence[float] | str | None, steps: int, strength: str,
+                    max_samples: int | None, threshold: float, scenario: str | None,
+                    mia_shadow: int | None) -> tuple[float, list[float], list[Rung]]:
+    """Check :func:`verify`'s settings in its order; returns (eps, the curve's budgets, the
+    ladder's rungs). Raises ValueError on the first invalid one."""
     eps_v = parse_eps(eps)
     if eps_v is None:
         raise ValueError("eps must be bounded for classifiers (e.g. 8/255): an unbounded "
@@ -442,7 +351,7 @@ def verify(original: Model, unlearned: Model, forget: Data, *, retrained: Model 
     step_v = parse_eps(step_size)
     if step_v is None:
         raise ValueError("step_size must be a number in (0, 1]")
-    curve = parse_eps_list(eps_curve) if eps_curve else []
+    budgets = parse_eps_list(eps_curve) if eps_curve else []
     if not isinstance(steps, int) or isinstance(steps, bool) or steps < 1:
         raise ValueError(f"steps must be an integer >= 1, got {steps!r}")
     rungs = ladder(strength, steps, step_v)
@@ -454,54 +363,7 @@ def verify(original: Model, unlearned: Model, forget: Data, *, retrained: Model 
         raise ValueError(f"scenario must be None, 'classwise' or 'instancewise', got {scenario!r}")
     if mia_shadow is not None and mia_shadow < 10:
         raise ValueError(f"mia_shadow must be None or >= 10, got {mia_shadow}")
-    dev = resolve_device(device)
-    fx, fy = _tensors(forget, "forget")
-    ret, tst = _tensors(retain, "retain"), _tensors(test, "test")
-    for name, part in (("retain", ret), ("test", tst)):
-        if part is not None and part[0].shape[1:] != fx.shape[1:]:
-            raise ValueError(f"{name} images are {tuple(part[0].shape[1:])}, forget images "
-                             f"{tuple(fx.shape[1:])}")
-    if scenario is None:
-        scenario = ("unknown" if ret is None else
-                    "classwise" if not bool(torch.isin(ret[1], fy.unique()).any()) else "instancewise")
-    models = {"original": _prepare(original, "original", dev),
-              "unlearned": _prepare(unlearned, "unlearned", dev)}
-    if retrained is not None:
-        models["retrained"] = _prepare(retrained, "retrained", dev)
-    n_classes = _check_model_fits(models, fx, [p[1] for p in ((fx, fy), ret, tst) if p is not None],
-                                  dev)
-
-    # -- everything is valid: compute
-    x, y = _subset(fx, fy, max_samples, seed)
-    orig_logits = _logits(models["original"], x, dev)
-    unl = models["unlearned"]
-    mia = _fit_mia(unl, ret, tst, mia_shadow, dev)
-    retr = models.get("retrained")
-    clean_logits = _logits(unl, x, dev)
-    clean = _outcome("clean", clean_logits, x, orig_logits, y, retr, mia, dev)
-
-    def attack(e: float, upper: bool) -> tuple[list[Outcome], Outcome | None, list[dict]]:
-        return _run_ladder(models, x, y, orig_logits, e, rungs, upper, mia, n_classes, seed,
-                           batch_size, fast, dev, progress)
-
-    t_attack = time.perf_counter()
-    attacks, upper, settings = attack(eps_v, strength == "strong")
-    t_attack = time.perf_counter() - t_attack
-    curve_rows = []
-    for e in curve:  # the verdict's ladder at each budget, without the label-guided bound
-        outs, _, _ = attack(e, False) if e != eps_v else (attacks, None, None)
-        o = outs[-1]
-        curve_rows.append({"eps": e, "UA": o.UA.to_dict(), "mapped_back": o.mapped_back.to_dict(),
-                           "residual": o.residual.to_dict() if o.residual else None, "MIA": o.MIA})
-    decision, verdict, rule = _verdict(attacks[-1], strength, scenario, threshold,
-                                       retr is not None, eps_v)
-    return Report(
-        eps=eps_v, strength=strength, scenario=scenario, samples=len(y), forget_size=len(fy),
-        threshold=float(threshold), original_UA=Share.of(orig_logits.argmax(1) == y),
-        clean=clean, attacks=attacks, upper_bound=upper,
-        retrained_UA=Share.of(_logits(retr, x, dev).argmax(1) == y) if retr is not None else None,
-        verdict=verdict, decision=decision, rule=rule, settings=settings, curve=curve_rows,
-        seconds=time.perf_counter() - t0, attack_seconds=t_attack)
+    return eps_v, budgets, rungs
 
 
 def resolve_device(device: str | torch.device) -> torch.device:
@@ -518,6 +380,86 @@ def resolve_device(device: str | torch.device) -> torch.device:
     if dev.type == "mps" and not torch.backends.mps.is_available():
         raise ValueError("device: mps requested but not available on this machine")
     return dev
+
+
+@dataclass(frozen=True)
+class _Inputs:
+    """:func:`verify`'s models (on the device, in eval mode) and data, checked together."""
+
+    models: dict[str, nn.Module]
+    forget: tuple[torch.Tensor, torch.Tensor]
+    retain: tuple[torch.Tensor, torch.Tensor] | None
+    test: tuple[torch.Tensor, torch.Tensor] | None
+    scenario: str
+    n_classes: int
+
+
+def _prepare_inputs(original: Model, unlearned: Model, retrained: Model | None, forget: Data,
+                    retain: Data | None, test: Data | None, scenario: str | None,
+                    dev: torch.device) -> _Inputs:
+    """Convert the data to tensors, infer the scenario when None (class-wise when no retain
+    label is a forget label), move the models to ``dev`` and check that models and data fit.
+    Returns the :class:`_Inputs`; raises ValueError otherwise."""
+    fx, fy = _tensors(forget, "forget")
+    ret, tst = _tensors(retain, "retain"), _tensors(test, "test")
+    for name, part in (("retain", ret), ("test", tst)):
+        if part is not None and part[0].shape[1:] != fx.shape[1:]:
+            raise ValueError(f"{name} images are {tuple(part[0].shape[1:])}, forget images "
+                             f"{tuple(fx.shape[1:])}")
+    if scenario is None:
+        scenario = ("unknown" if ret is None else
+                    "classwise" if not bool(torch.isin(ret[1], fy.unique()).any()) else "instancewise")
+    models = {"original": _prepare(original, "original", dev),
+              "unlearned": _prepare(unlearned, "unlearned", dev)}
+    if retrained is not None:
+        models["retrained"] = _prepare(retrained, "retrained", dev)
+    n_classes = _check_model_fits(models, fx, [p[1] for p in ((fx, fy), ret, tst) if p is not None],
+                                  dev)
+    return _Inputs(models, (fx, fy), ret, tst, scenario, n_classes)
+
+
+# ----------------------------------------------------------------------------- the attacks
+@dataclass(frozen=True)
+class _Target:
+    """The forget samples under attack and what every attack on them shares: the models, the
+    original's logits on them (the mapping target), the MIA and :func:`uma`'s options."""
+
+    models: dict[str, nn.Module]
+    x: torch.Tensor
+    y: torch.Tensor
+    orig_logits: torch.Tensor
+    mia: MIAAttacker | None
+    n_classes: int
+    seed: int
+    batch_size: int
+    fast: bool
+    device: torch.device
+    progress: bool
+
+    @property
+    def retrained(self) -> nn.Module | None:
+        return self.models.get("retrained")
+
+    def run(self, source: nn.Module, eps: float, r: Rung, select: str,
+            target: torch.Tensor) -> UMAResult:
+        """One :func:`uma` run of rung ``r`` at ``eps`` on the unlearned model, toward
+        ``target`` (logits of ``source``'s kind), keeping inputs by ``select``."""
+        return run_probe("uma", source, self.models["unlearned"], self.x, labels=self.y, eps=eps,
+                   step_size=r.step_size, steps=r.steps, init=r.init, restarts=r.restarts,
+                   momentum=r.momentum, select=select, target=target, seed=self.seed,
+                   batch_size=self.batch_size, fast=self.fast, device=self.device,
+                   progress=self.progress)
+
+
+def _target(inp: _Inputs, max_samples: int | None, mia_shadow: int | None, seed: int,
+            batch_size: int, fast: bool, dev: torch.device, progress: bool) -> _Target:
+    """The seeded subset of the forget set to attack, with the original's logits on it and the
+    MIA fitted on the unlearned model's retain / test outputs."""
+    x, y = _subset(*inp.forget, max_samples, seed)
+    orig_logits = _logits(inp.models["original"], x, dev)
+    mia = _fit_mia(inp.models["unlearned"], inp.retain, inp.test, mia_shadow, dev)
+    return _Target(inp.models, x, y, orig_logits, mia, inp.n_classes, seed, batch_size, fast, dev,
+                   progress)
 
 
 def _subset(x: torch.Tensor, y: torch.Tensor, max_samples: int | None, seed: int
@@ -538,74 +480,118 @@ def _fit_mia(model: Model, ret, tst, cap: int | None, dev: torch.device) -> MIAA
                            _logits(model, tst[0][:n], dev), tst[1][:n])
 
 
-def _outcome(name: str, logits: torch.Tensor, x_adv: torch.Tensor, orig_logits: torch.Tensor,
-             y: torch.Tensor, retr: Model | None, mia: MIAAttacker | None, dev: torch.device,
+def _outcome(name: str, logits: torch.Tensor, x_adv: torch.Tensor, t: _Target,
              **extra: Any) -> Outcome:
+    """The unlearned model's ``logits`` on inputs ``x_adv`` scored against ``t``'s labels, the
+    original's predictions and (with a reference) the retrained model on the same inputs."""
     pred = logits.argmax(1)
     res = None
-    if retr is not None:
-        res = Share.of(residual_flags(logits, _logits(retr, x_adv, dev), y))
-    return Outcome(name, Share.of(pred == y), Share.of(pred == orig_logits.argmax(1)), res,
-                   mia.member_rate(logits, y) if mia else math.nan, **extra)
+    if t.retrained is not None:
+        res = Share.of(residual_flags(logits, _logits(t.retrained, x_adv, t.device), t.y))
+    return Outcome(name, Share.of(pred == t.y), Share.of(pred == t.orig_logits.argmax(1)), res,
+                   t.mia.member_rate(logits, t.y) if t.mia else math.nan, **extra)
 
 
-def _run_ladder(models: dict[str, Model], x, y, orig_logits, eps, rungs, with_upper, mia,
-                n_classes, seed, batch_size, fast, dev, progress):
+def _run_ladder(t: _Target, eps: float, rungs: list[Rung], with_upper: bool
+                ) -> tuple[list[Outcome], Outcome | None, list[dict]]:
     """Run every rung at ``eps``; return ([standard, strong combined], the label-guided bound
     when ``with_upper``, settings)."""
-    unl, retr = models["unlearned"], models.get("retrained")
-    runs = []
-    for r in rungs:
-        res = uma(models["original"], unl, x, labels=y, eps=eps, step_size=r.step_size,
-                  steps=r.steps, init=r.init, restarts=r.restarts, momentum=r.momentum,
-                  select=r.select, target=orig_logits, seed=seed, batch_size=batch_size,
-                  fast=fast, device=dev, progress=progress)
-        runs.append((r, res))
-    outs = []
+    runs = [(r, t.run(t.models["original"], eps, r, r.select, t.orig_logits)) for r in rungs]
     r0, res0 = runs[0]
-    outs.append(_outcome("standard", res0.outputs, res0.x_adv, orig_logits, y, retr, mia, dev,
-                         seconds=res0.seconds, image_steps=len(y) * r0.steps))
+    outs = [_outcome("standard", res0.outputs, res0.x_adv, t, seconds=res0.seconds,
+                     image_steps=len(t.y) * r0.steps)]
     if len(runs) > 1:
-        outs.append(_combine(runs, orig_logits, y, retr, mia, dev))
-    upper = None
-    if with_upper:
-        r = rungs[-1]
-        # Cross-entropy toward the true label: a near one-hot target for the same KL loss.
-        onehot = torch.full((len(y), n_classes), -30.0)
-        onehot[torch.arange(len(y)), y] = 0.0
-        res = uma(unl, unl, x, labels=y, eps=eps, step_size=r.step_size, steps=r.steps,
-                  init=r.init, restarts=r.restarts, momentum=r.momentum, select="agreement",
-                  target=onehot, seed=seed, batch_size=batch_size, fast=fast, device=dev,
-                  progress=progress)
-        upper = _outcome("label-guided", res.outputs, res.x_adv, orig_logits, y, retr, mia, dev,
-                         seconds=res.seconds, image_steps=len(y) * r.steps * r.restarts)
+        outs.append(_combine(runs, t))
+    upper = _label_guided(t, eps, rungs[-1]) if with_upper else None
     return outs, upper, [asdict(r) for r in rungs]
 
 
-def _combine(runs, orig_logits, y, retr, mia, dev) -> Outcome:
+def _label_guided(t: _Target, eps: float, r: Rung) -> Outcome:
+    """The auditor's upper bound: rung ``r`` at ``eps`` toward the true labels."""
+    # Cross-entropy toward the true label: a near one-hot target for the same KL loss.
+    onehot = torch.full((len(t.y), t.n_classes), -30.0)
+    onehot[torch.arange(len(t.y)), t.y] = 0.0
+    res = t.run(t.models["unlearned"], eps, r, "agreement", onehot)
+    return _outcome("label-guided", res.outputs, res.x_adv, t, seconds=res.seconds,
+                    image_steps=len(t.y) * r.steps * r.restarts)
+
+
+def _combine(runs: list[tuple[Rung, UMAResult]], t: _Target) -> Outcome:
     """The strong attack: per sample, success (mapped back; residual) if any run found it; UA
     and MIA at each sample's chosen input (one that maps back if any does, else the lowest
     loss)."""
-    top = orig_logits.argmax(1)
+    top = t.orig_logits.argmax(1)
     # each sample's input: uma's own select="agreement" rule applied across the runs
     chosen, loss = runs[0][1].outputs, runs[0][1].loss
     for _, res in runs[1:]:
-        b = _better(res.outputs, res.loss, chosen, loss, orig_logits, "agreement")
+        b = _better(res.outputs, res.loss, chosen, loss, t.orig_logits, "agreement")
         chosen = torch.where(b[:, None], res.outputs, chosen)
         loss = torch.where(b, res.loss, loss)
     mapped = torch.stack([res.outputs.argmax(1) == top for _, res in runs]).any(0)
-    correct = chosen.argmax(1) == y
+    correct = chosen.argmax(1) == t.y
     res_flags = None
-    if retr is not None:
-        res_flags = torch.zeros(len(y), dtype=torch.bool)
+    if t.retrained is not None:
+        res_flags = torch.zeros(len(t.y), dtype=torch.bool)
         for _, res in runs:
-            res_flags |= residual_flags(res.outputs, _logits(retr, res.x_adv, dev), y)
+            res_flags |= residual_flags(res.outputs, _logits(t.retrained, res.x_adv, t.device), t.y)
     seconds = sum(res.seconds for _, res in runs)
-    steps = sum(len(y) * r.steps * r.restarts for r, _ in runs)
+    steps = sum(len(t.y) * r.steps * r.restarts for r, _ in runs)
     return Outcome("strong", Share.of(correct), Share.of(mapped),
                    Share.of(res_flags) if res_flags is not None else None,
-                   mia.member_rate(chosen, y) if mia else math.nan, seconds=seconds,
+                   t.mia.member_rate(chosen, t.y) if t.mia else math.nan, seconds=seconds,
                    image_steps=steps)
+
+
+def _curve(t: _Target, budgets: list[float], rungs: list[Rung], eps: float,
+           attacks: list[Outcome]) -> list[dict]:
+    """One row per budget: the decisive attack's shares (``attacks``, already run, at ``eps``)."""
+    rows = []
+    for e in budgets:  # the verdict's ladder at each budget, without the label-guided bound
+        o = (attacks if e == eps else _run_ladder(t, e, rungs, False)[0])[-1]
+        rows.append({"eps": e, "UA": o.UA.to_dict(), "mapped_back": o.mapped_back.to_dict(),
+                     "residual": o.residual.to_dict() if o.residual else None, "MIA": o.MIA})
+    return rows
+
+
+# Relearning settings of the verifier's line: the quick profile's (umalib.config.RelearnConfig).
+RELEARN_LR, RELEARN_BATCH = 0.01, 128
+
+
+def _relearn(t: _Target, inp: _Inputs, steps: int) -> dict[str, Any] | None:
+    """The retain-only relearning probe on copies of the unlearned (and retrained) model: UA of
+    the attacked samples before and after ``steps`` SGD steps; None without retain data."""
+    if inp.retain is None or steps == 0:
+        return None
+    out: dict[str, Any] = {"steps": steps, "lr": RELEARN_LR, "batch_size": RELEARN_BATCH,
+                           "retrained": None, "seconds": 0.0}
+    for name in ("unlearned", "retrained"):
+        if name in t.models:
+            res = run_probe("relearn", None, t.models[name], t.x, t.y, *inp.retain,
+                            steps=(0, steps), lr=RELEARN_LR, batch_size=RELEARN_BATCH,
+                            seed=t.seed, device=t.device)
+            out[name] = {str(k): v for k, v in res.accuracy.items()}
+            out["seconds"] += res.seconds
+    return out
+
+
+# ----------------------------------------------------------------------------- the verdict
+def _build_report(t: _Target, inp: _Inputs, eps: float, strength: str, threshold: float,
+                  clean: Outcome, ladder_out: tuple[list[Outcome], Outcome | None, list[dict]],
+                  curve: list[dict], t0: float, attack_seconds: float) -> Report:
+    """The :class:`Report`: the verdict on the decisive attack, the original's and retrained
+    model's clean UA, and the times (``t0``: when :func:`verify` started)."""
+    attacks, upper, settings = ladder_out
+    retr = t.retrained
+    decision, verdict, rule = _verdict(attacks[-1], strength, inp.scenario, threshold,
+                                       retr is not None, eps)
+    retrained_UA = None if retr is None else Share.of(_logits(retr, t.x, t.device).argmax(1) == t.y)
+    return Report(
+        eps=eps, strength=strength, scenario=inp.scenario, samples=len(t.y),
+        forget_size=len(inp.forget[1]), threshold=float(threshold),
+        original_UA=Share.of(t.orig_logits.argmax(1) == t.y), clean=clean, attacks=attacks,
+        upper_bound=upper, retrained_UA=retrained_UA,
+        verdict=verdict, decision=decision, rule=rule, settings=settings, curve=curve,
+        seconds=time.perf_counter() - t0, attack_seconds=attack_seconds)
 
 
 def _verdict(o: Outcome, strength: str, scenario: str, threshold: float, has_ref: bool,
@@ -624,12 +610,12 @@ def _verdict(o: Outcome, strength: str, scenario: str, threshold: float, has_ref
     share = o.residual if has_ref else o.mapped_back
     word = decide(*share.interval, threshold)
     if word == "RESIDUAL KNOWLEDGE":
-        return word, (f"{word}: {stat} share {share} under UMA at {_fmt_eps(eps)} "
+        return word, (f"{word}: {stat} share {share} under UMA at {label(eps)} "
                       f"exceeds {threshold:g}"), rule
     if word == "ROBUST":
         caveat = ("" if strength == "strong" else " (standard attack only, the paper's setting: "
                   "run --strength strong before relying on it)")
-        return word, (f"{word} at {_fmt_eps(eps)} against the {strength} attack: {stat} share "
+        return word, (f"{word} at {label(eps)} against the {strength} attack: {stat} share "
                       f"{share}{caveat}"), rule
     return word, (f"{word}: the {stat} share {share} straddles {threshold:g}; attack more "
                   f"samples"), rule

@@ -1,17 +1,13 @@
-"""Attacks that verify unlearning. Registry: ``ATTACKS[name]`` / ``get_attack(name)``."""
+"""Probes that verify unlearning, behind one registry (:mod:`umalib.attacks.probe`).
 
-from typing import Callable
+``uma`` (input space: perturb the forget inputs) and ``relearn`` (weight space: fine-tune a copy
+briefly) register on import; ``run_probe(name, original, unlearned, ...)`` runs any of them with
+the models' modes owned and restored; ``register_probe`` adds your own.
+"""
 
+from .probe import PROBES, SPACES, ProbeSpec, probe_spec, register_probe, run_probe
+from .relearn import RelearnResult, relearn
 from .uma import INITS, LOSSES, UMAResult, parse_eps, uma
 
-__all__ = ["ATTACKS", "get_attack", "uma", "UMAResult", "parse_eps", "LOSSES", "INITS"]
-
-ATTACKS: dict[str, Callable[..., UMAResult]] = {"uma": uma}
-
-
-def get_attack(name: str) -> Callable[..., UMAResult]:
-    """Return the attack function registered under ``name`` (e.g. "uma")."""
-    try:
-        return ATTACKS[name]
-    except (KeyError, TypeError):
-        raise ValueError(f"attack: unknown name {name!r}; known attacks: {sorted(ATTACKS)}") from None
+__all__ = ["PROBES", "SPACES", "ProbeSpec", "probe_spec", "register_probe", "run_probe", "uma",
+           "UMAResult", "relearn", "RelearnResult", "parse_eps", "LOSSES", "INITS"]

@@ -16,14 +16,17 @@ import math
 import numbers
 import time
 from dataclasses import dataclass, field
-from typing import Callable, Sequence
+from typing import Callable, NamedTuple, Sequence
 
 import torch
 import torch.nn.functional as F
 from torch import nn
 from tqdm.auto import tqdm
 
+from ..budget import parse_eps
 from ..config import INITS, LOSSES, SELECTS
+from ..models.modes import eval_modes
+from .probe import register_probe
 
 __all__ = ["LOSSES", "INITS", "TASKS", "UMAResult", "uma", "parse_eps", "uma_loss", "search_copy",
            "SELECTS"]
@@ -31,7 +34,6 @@ __all__ = ["LOSSES", "INITS", "TASKS", "UMAResult", "uma", "parse_eps", "uma_los
 TASKS = ("classification", "generative")
 
 Model = nn.Module | Callable[[torch.Tensor], torch.Tensor]
-
 
 # --------------------------------------------------------------------------------------------
 # result
@@ -77,56 +79,6 @@ class UMAResult:
             "accuracy": float(self.correct.float().mean()) if self.correct is not None else nan,
             "seconds": float(self.seconds),
         }
-
-
-# --------------------------------------------------------------------------------------------
-# eps parsing (used by the CLI)
-# --------------------------------------------------------------------------------------------
-
-_UNBOUNDED_WORDS = ("none", "inf", "+inf", "infinity", "unbounded")
-
-
-def parse_eps(text: str | float | None) -> float | None:
-    """Parse an L-inf budget: "8/255", "0.03", 0.03 -> float in (0, 1]; "none"/"inf"/None -> None
-    (unbounded attack). Raises ValueError for malformed text, NaN, division by zero or a value
-    outside (0, 1]."""
-    if text is None:
-        return None
-    if isinstance(text, bool):
-        raise ValueError(f"eps: expected a number in (0, 1], a fraction like '8/255' or 'none', got {text!r}")
-    if isinstance(text, numbers.Real):
-        value = float(text)
-        if math.isinf(value) and value > 0:
-            return None
-        return _check_eps_value(value, text)
-    if not isinstance(text, str):
-        raise ValueError(f"eps: expected str, float or None, got {type(text).__name__}")
-    s = text.strip().lower()
-    if s in _UNBOUNDED_WORDS:
-        return None
-    try:
-        if "/" in s:
-            num_s, den_s = s.split("/", 1)
-            num, den = float(num_s), float(den_s)
-            if den == 0:
-                raise ValueError(f"eps: division by zero in {text!r}")
-            value = num / den
-        else:
-            value = float(s)
-    except ValueError as err:
-        if str(err).startswith("eps:"):
-            raise
-        raise ValueError(
-            f"eps: cannot parse {text!r}; use a number in (0, 1], a fraction like '8/255', "
-            f"or 'none'/'inf' for an unbounded attack"
-        ) from None
-    return _check_eps_value(value, text)
-
-
-def _check_eps_value(value: float, original: object) -> float:
-    if math.isnan(value) or not (0.0 < value <= 1.0):
-        raise ValueError(f"eps: must be in (0, 1] (pixel units, e.g. 8/255) or None, got {original!r}")
-    return value
 
 
 # --------------------------------------------------------------------------------------------
@@ -190,7 +142,8 @@ def uma_loss(output: torch.Tensor, target: torch.Tensor, loss: str, task: str = 
 
 
 # --------------------------------------------------------------------------------------------
-# validation helpers
+# argument validation: one concern per function, run in uma()'s order so that the first bad
+# argument is the one reported, before any model is called
 # --------------------------------------------------------------------------------------------
 
 
@@ -202,26 +155,34 @@ def _is_real(v: object) -> bool:
     return isinstance(v, numbers.Real) and not isinstance(v, bool)
 
 
-def _validate(
-    original, unlearned, inputs, labels, eps, step_size, steps, loss, init, restarts, momentum,
-    keep_best, task, batch_size, record_steps, seed, device, progress, target,
-) -> tuple[torch.device, list[int]]:
+def _check_models(original: object, unlearned: object) -> None:
+    """ValueError unless both models can be called."""
     if not callable(original):
         raise ValueError("original: must be an nn.Module or a callable mapping inputs to outputs")
     if not callable(unlearned):
         raise ValueError("unlearned: must be an nn.Module or a callable mapping inputs to outputs")
+
+
+def _check_inputs(inputs: object, labels: object) -> None:
+    """ValueError unless inputs is a float (N, ...) tensor in [0, 1] with N >= 1 and labels is
+    None or an (N,) integer tensor."""
     if not isinstance(inputs, torch.Tensor) or not inputs.is_floating_point():
         raise ValueError("inputs: must be a floating-point torch.Tensor of shape (N, ...) with values in [0, 1]")
     if inputs.dim() < 1 or inputs.shape[0] == 0:
         raise ValueError(f"inputs: must have shape (N, ...) with N >= 1, got {tuple(inputs.shape)}")
     if not bool(torch.isfinite(inputs).all()) or float(inputs.min()) < 0.0 or float(inputs.max()) > 1.0:
         raise ValueError("inputs: values must be finite and within [0, 1] (pixel space)")
+    if labels is None:
+        return
     n = inputs.shape[0]
-    if labels is not None:
-        if not isinstance(labels, torch.Tensor) or labels.dim() != 1 or labels.shape[0] != n:
-            raise ValueError(f"labels: must be None or a 1-D tensor of length N={n}")
-        if labels.is_floating_point() or labels.is_complex():
-            raise ValueError("labels: must be an integer tensor (int64 class indices)")
+    if not isinstance(labels, torch.Tensor) or labels.dim() != 1 or labels.shape[0] != n:
+        raise ValueError(f"labels: must be None or a 1-D tensor of length N={n}")
+    if labels.is_floating_point() or labels.is_complex():
+        raise ValueError("labels: must be an integer tensor (int64 class indices)")
+
+
+def _check_budget(eps: object, step_size: object, steps: object) -> None:
+    """ValueError unless eps is None or in (0, 1], step_size a finite float > 0, steps an int >= 0."""
     if eps is not None:
         if not _is_real(eps) or math.isnan(float(eps)) or not (0.0 < float(eps) <= 1.0):
             raise ValueError(f"eps: must be a float in (0, 1] or None (unbounded), got {eps!r}")
@@ -229,6 +190,11 @@ def _validate(
         raise ValueError(f"step_size: must be a finite float > 0, got {step_size!r}")
     if not _is_int(steps) or steps < 0:
         raise ValueError(f"steps: must be an int >= 0, got {steps!r}")
+
+
+def _check_search(loss: object, init: object, restarts: object, momentum: object, keep_best: object,
+                  task: object) -> None:
+    """ValueError unless the search settings are known names / valid values and fit the task."""
     if loss not in LOSSES:
         raise ValueError(f"loss: must be one of {LOSSES}, got {loss!r}")
     if init not in INITS:
@@ -245,16 +211,38 @@ def _validate(
         raise ValueError(
             f"loss: {loss!r} needs class scores; with task='generative' use one of ('mse', 'bce')"
         )
+
+
+def _check_iterate_choice(fast: object, select: object, task: str) -> None:
+    """ValueError unless fast is a bool and select a known rule that fits the task."""
+    if not isinstance(fast, bool):
+        raise ValueError(f"fast: must be True or False, got {fast!r}")
+    if select not in SELECTS:
+        raise ValueError(f"select: must be one of {SELECTS}, got {select!r}")
+    if select == "agreement" and task != "classification":
+        raise ValueError("select: 'agreement' needs class scores (task='classification')")
+
+
+def _check_record_steps(record_steps: object, steps: int) -> list[int]:
+    """record_steps as a sorted list of distinct ints in [0, steps] (None -> []), else ValueError."""
+    if record_steps is None:
+        return []
+    if isinstance(record_steps, (str, bytes)) or not isinstance(record_steps, Sequence):
+        raise ValueError("record_steps: must be None or a sequence of ints in [0, steps]")
+    recs: list[int] = []
+    for t in record_steps:
+        if not _is_int(t) or not (0 <= t <= steps):
+            raise ValueError(f"record_steps: every entry must be an int in [0, steps={steps}], got {t!r}")
+        recs.append(int(t))
+    return sorted(set(recs))
+
+
+def _check_run(batch_size: object, record_steps: object, steps: int, seed: object, device: object,
+               progress: object) -> tuple[torch.device, list[int]]:
+    """Validate how the attack runs; returns (torch.device, sorted distinct record steps)."""
     if not _is_int(batch_size) or batch_size < 1:
         raise ValueError(f"batch_size: must be an int >= 1, got {batch_size!r}")
-    recs: list[int] = []
-    if record_steps is not None:
-        if isinstance(record_steps, (str, bytes)) or not isinstance(record_steps, Sequence):
-            raise ValueError("record_steps: must be None or a sequence of ints in [0, steps]")
-        for t in record_steps:
-            if not _is_int(t) or not (0 <= t <= steps):
-                raise ValueError(f"record_steps: every entry must be an int in [0, steps={steps}], got {t!r}")
-            recs.append(int(t))
+    recs = _check_record_steps(record_steps, steps)
     if not _is_int(seed):
         raise ValueError(f"seed: must be an int, got {seed!r}")
     if not isinstance(progress, bool):
@@ -263,12 +251,17 @@ def _validate(
         dev = torch.device(device)
     except (RuntimeError, TypeError) as err:
         raise ValueError(f"device: not a valid torch device ({device!r}): {err}") from None
-    if target is not None:
-        if not isinstance(target, torch.Tensor) or target.dim() < 1 or target.shape[0] != n:
-            raise ValueError(f"target: must be None or a tensor of shape (N={n}, ...)")
-        if task == "classification" and target.dim() < 2:
-            raise ValueError("target: classification targets must be class scores of shape (N, C, ...)")
-    return dev, sorted(set(recs))
+    return dev, recs
+
+
+def _check_target(target: object, n: int, task: str) -> None:
+    """ValueError unless target is None or an (N, ...) tensor ((N, C, ...) for classification)."""
+    if target is None:
+        return
+    if not isinstance(target, torch.Tensor) or target.dim() < 1 or target.shape[0] != n:
+        raise ValueError(f"target: must be None or a tensor of shape (N={n}, ...)")
+    if task == "classification" and target.dim() < 2:
+        raise ValueError("target: classification targets must be class scores of shape (N, C, ...)")
 
 
 # --------------------------------------------------------------------------------------------
@@ -276,15 +269,41 @@ def _validate(
 # --------------------------------------------------------------------------------------------
 
 
-def _save_modes(model) -> list[tuple[nn.Module, bool]]:
-    if not isinstance(model, nn.Module):
-        return []
-    return [(m, m.training) for m in model.modules()]
+@dataclass(frozen=True)
+class _Search:
+    """What one descent from one start does; the same for every chunk and restart (see uma())."""
+
+    eps: float | None
+    step_size: float
+    steps: int
+    loss: str
+    task: str
+    momentum: float
+    keep_best: bool
+    record: tuple[int, ...]  # sorted distinct step counts whose outputs are recorded
+    select: str
 
 
-def _restore_modes(saved: list[tuple[nn.Module, bool]]) -> None:
-    for m, was_training in saved:
-        m.training = was_training
+@dataclass(frozen=True)
+class _Run:
+    """How the searches are scheduled: on which device, in which row chunks, from which starts."""
+
+    device: torch.device
+    chunks: tuple[tuple[int, int], ...]  # (start, end) row ranges of batch_size rows
+    init: str
+    restarts: int
+    seed: int
+    progress: bool
+
+
+class _Chunk(NamedTuple):
+    """One chunk attacked from one start (CPU tensors, b = rows of the chunk)."""
+
+    x: torch.Tensor  # (b, ...) returned iterate
+    out: torch.Tensor  # (b, ...) unlearned(x)
+    loss: torch.Tensor  # (b,) float64 loss at x
+    hist: torch.Tensor  # (b, steps+1) float64 loss a run of t steps would return
+    rec: dict[int, tuple[torch.Tensor, torch.Tensor]]  # {t: (outputs, float64 loss)}
 
 
 _INT_VIEW = {torch.float64: torch.int64, torch.float32: torch.int32,
@@ -335,6 +354,8 @@ def _pick(mask: torch.Tensor, new: torch.Tensor, old: torch.Tensor) -> torch.Ten
     return torch.where(mask.view(-1, *([1] * (new.dim() - 1))), new, old)
 
 
+@register_probe("uma", space="input",
+                summary="perturb forget inputs (L-inf) so the unlearned model maps back onto the original")
 def uma(
     original: Model,
     unlearned: Model,
@@ -406,112 +427,137 @@ def uma(
         UMAResult (see its docstring). Both models are in eval() during the attack and their
         train/eval modes are restored afterwards; no gradients are left on their parameters.
     """
-    dev, recs = _validate(
-        original, unlearned, inputs, labels, eps, step_size, steps, loss, init, restarts, momentum,
-        keep_best, task, batch_size, record_steps, seed, device, progress, target,
-    )
-    if not isinstance(fast, bool):
-        raise ValueError(f"fast: must be True or False, got {fast!r}")
-    if select not in SELECTS:
-        raise ValueError(f"select: must be one of {SELECTS}, got {select!r}")
-    if select == "agreement" and task != "classification":
-        raise ValueError("select: 'agreement' needs class scores (task='classification')")
-    eps = None if eps is None else float(eps)
-    step_size = float(step_size)
-    momentum = float(momentum)
+    _check_models(original, unlearned)
+    _check_inputs(inputs, labels)
+    _check_budget(eps, step_size, steps)
+    _check_search(loss, init, restarts, momentum, keep_best, task)
+    dev, recs = _check_run(batch_size, record_steps, steps, seed, device, progress)
+    n = inputs.shape[0]
+    _check_target(target, n, task)
+    # Last, where uma() has always checked them: the error reported first is unchanged.
+    _check_iterate_choice(fast, select, task)
+    cfg = _Search(eps=None if eps is None else float(eps), step_size=float(step_size), steps=steps,
+                  loss=loss, task=task, momentum=float(momentum), keep_best=keep_best,
+                  record=tuple(recs), select=select)
+    run = _Run(device=dev, chunks=tuple((s, min(s + batch_size, n)) for s in range(0, n, batch_size)),
+               init=init, restarts=restarts, seed=seed, progress=progress)
     t0 = time.perf_counter()
-
     x_all = inputs.detach().cpu()
-    n = x_all.shape[0]
-    chunks = [(s, min(s + batch_size, n)) for s in range(0, n, batch_size)]
-
-    saved = _save_modes(original) + _save_modes(unlearned)
-    try:
-        for model in (original, unlearned):
-            if isinstance(model, nn.Module):
-                model.eval()
+    with eval_modes(original, unlearned):
         search = search_copy(unlearned, x_all.dim()) if fast else None
+        tgt_all = _targets(original, x_all, run, task) if target is None else target.detach().cpu()
+        best = _attack_restarts(unlearned, search, x_all, tgt_all, cfg, run)
+    return _result(best, x_all, tgt_all, labels, task, t0)
 
-        # Target f(x): computed once per chunk, in the same chunks the attack uses, so that an
-        # identical model reproduces it bit-for-bit at delta = 0.
-        if target is None:
-            parts = []
-            with torch.no_grad():
-                for s, e in chunks:
-                    parts.append(original(x_all[s:e].to(dev)).detach().cpu())
-            tgt_all = torch.cat(parts)
-            if task == "classification" and tgt_all.dim() < 2:
-                raise ValueError("task: 'classification' needs outputs of shape (N, C, ...); use task='generative'")
-        else:
-            tgt_all = target.detach().cpu()
 
-        best_x = best_out = best_loss = None  # per-sample best across restarts (final step)
-        hist = torch.full((n, steps + 1), math.inf, dtype=torch.float64)  # per-sample, per t
-        rec_out: dict[int, torch.Tensor] = {}
-        rec_loss = {t: torch.full((n,), math.inf, dtype=torch.float64) for t in recs}
+def _targets(original: Model, x_all: torch.Tensor, run: _Run, task: str) -> torch.Tensor:
+    """original(x) on the clean inputs (N, ...), detached, on the CPU.
 
-        bar = tqdm(total=len(chunks) * restarts * steps, desc="UMA", disable=not progress)
-        try:
-            for r in range(restarts):
-                start = init if r == 0 else "uniform"
-                noise = None
-                if start == "uniform":
-                    gen = torch.Generator(device="cpu").manual_seed(int(seed) + 1_000_003 * r)
-                    u = torch.rand(x_all.shape, generator=gen, dtype=x_all.dtype)
-                    radius = eps if eps is not None else step_size
-                    noise = (2.0 * u - 1.0) * radius
-                for s, e in chunks:
-                    out = _attack_chunk(
-                        unlearned, x_all[s:e].to(dev), tgt_all[s:e].to(dev),
-                        None if noise is None else noise[s:e].to(dev),
-                        eps, step_size, steps, loss, task, momentum, keep_best, recs, bar,
-                        search, select,
-                    )
-                    c_x, c_out, c_loss, c_hist, c_rec = out
-                    if best_loss is None:
-                        best_x = torch.empty_like(x_all)
-                        best_out = torch.empty((n, *c_out.shape[1:]), dtype=c_out.dtype)
-                        best_loss = torch.full((n,), math.inf, dtype=torch.float64)
-                    # Strict: earlier restarts win ties. Restart 0 is always taken, so a NaN loss
-                    # (broken model) still yields a defined, feasible result.
-                    t_chunk = tgt_all[s:e]
-                    better = _better(c_out, c_loss, best_out[s:e], best_loss[s:e], t_chunk,
-                                     select) | (r == 0)
-                    best_x[s:e] = _pick(better, c_x, best_x[s:e])
-                    best_out[s:e] = _pick(better, c_out, best_out[s:e])
-                    best_loss[s:e] = torch.where(better, c_loss, best_loss[s:e])
-                    hist[s:e] = torch.minimum(hist[s:e], c_hist)
-                    for t in recs:
-                        o_t, l_t = c_rec[t]
-                        if t not in rec_out:
-                            rec_out[t] = torch.empty((n, *o_t.shape[1:]), dtype=o_t.dtype)
-                        b = _better(o_t, l_t, rec_out[t][s:e], rec_loss[t][s:e], t_chunk,
-                                    select) | (r == 0)
-                        rec_out[t][s:e] = _pick(b, o_t, rec_out[t][s:e])
-                        rec_loss[t][s:e] = torch.where(b, l_t, rec_loss[t][s:e])
-        finally:
-            bar.close()
+    Computed once per chunk, in the same chunks the attack uses, so that an identical model
+    reproduces it bit-for-bit at delta = 0."""
+    with torch.no_grad():
+        parts = [original(x_all[s:e].to(run.device)).detach().cpu() for s, e in run.chunks]
+    tgt_all = torch.cat(parts)
+    if task == "classification" and tgt_all.dim() < 2:
+        raise ValueError("task: 'classification' needs outputs of shape (N, C, ...); use task='generative'")
+    return tgt_all
+
+
+def _start_noise(x_all: torch.Tensor, r: int, cfg: _Search, run: _Run) -> torch.Tensor | None:
+    """Offset (N, ...) of the start of restart r, uniform in [-eps, eps] ([-step_size, step_size]
+    when unbounded), or None for a zero start. Restart 0 uses ``init``, later ones are uniform.
+    Drawn for all N rows on the CPU from a generator seeded per restart, so the starts do not
+    depend on the device or the chunking."""
+    if (run.init if r == 0 else "uniform") != "uniform":
+        return None
+    gen = torch.Generator(device="cpu").manual_seed(int(run.seed) + 1_000_003 * r)
+    u = torch.rand(x_all.shape, generator=gen, dtype=x_all.dtype)
+    radius = cfg.eps if cfg.eps is not None else cfg.step_size
+    return (2.0 * u - 1.0) * radius
+
+
+def _attack_restarts(unlearned: Model, search: Model | None, x_all: torch.Tensor,
+                     tgt_all: torch.Tensor, cfg: _Search, run: _Run) -> _Best:
+    """Attack every chunk from every start; returns the per-sample best across restarts."""
+    best = _Best.empty(x_all, cfg)
+    bar = tqdm(total=len(run.chunks) * run.restarts * cfg.steps, desc="UMA", disable=not run.progress)
+    try:
+        for r in range(run.restarts):
+            noise = _start_noise(x_all, r, cfg, run)
+            for s, e in run.chunks:
+                chunk = _attack_chunk(
+                    unlearned, x_all[s:e].to(run.device), tgt_all[s:e].to(run.device),
+                    None if noise is None else noise[s:e].to(run.device), cfg, bar, search,
+                )
+                best.merge(s, e, chunk, tgt_all[s:e], first=r == 0, select=cfg.select)
     finally:
-        _restore_modes(saved)
+        bar.close()
+    return best
 
-    delta = best_x - x_all
+
+@dataclass
+class _Best:
+    """Per-sample best across restarts (CPU), of the returned iterate and of every recorded step
+    count, filled chunk by chunk."""
+
+    x: torch.Tensor  # (N, ...)
+    loss: torch.Tensor  # (N,) float64
+    hist: torch.Tensor  # (N, steps+1) float64, minimum over restarts
+    rec_loss: dict[int, torch.Tensor]  # {t: (N,) float64}, keys in record order
+    # Outputs are allocated by the first merge: their shape is only known from a forward pass.
+    out: torch.Tensor | None = None
+    rec_out: dict[int, torch.Tensor] = field(default_factory=dict)
+
+    @classmethod
+    def empty(cls, x_all: torch.Tensor, cfg: _Search) -> _Best:
+        """Nothing merged yet: every loss +inf."""
+        n = x_all.shape[0]
+        return cls(
+            x=torch.empty_like(x_all),
+            loss=torch.full((n,), math.inf, dtype=torch.float64),
+            hist=torch.full((n, cfg.steps + 1), math.inf, dtype=torch.float64),
+            rec_loss={t: torch.full((n,), math.inf, dtype=torch.float64) for t in cfg.record},
+        )
+
+    def merge(self, s: int, e: int, c: _Chunk, tgt: torch.Tensor, first: bool, select: str) -> None:
+        """Fold chunk rows s:e of one restart in. ``first``: restart 0, whose rows are always
+        taken (strict comparison: earlier restarts win ties), so a NaN loss (broken model)
+        still yields a defined, feasible result."""
+        n = self.x.shape[0]
+        if self.out is None:
+            self.out = torch.empty((n, *c.out.shape[1:]), dtype=c.out.dtype)
+        better = _better(c.out, c.loss, self.out[s:e], self.loss[s:e], tgt, select) | first
+        self.x[s:e], self.out[s:e], self.loss[s:e] = _choose(
+            better, (c.x, c.out, c.loss), (self.x[s:e], self.out[s:e], self.loss[s:e]))
+        self.hist[s:e] = torch.minimum(self.hist[s:e], c.hist)
+        for t, (o_t, l_t) in c.rec.items():
+            if t not in self.rec_out:
+                self.rec_out[t] = torch.empty((n, *o_t.shape[1:]), dtype=o_t.dtype)
+            old = (self.rec_out[t][s:e], self.rec_loss[t][s:e])
+            b = _better(o_t, l_t, *old, tgt, select) | first
+            self.rec_out[t][s:e], self.rec_loss[t][s:e] = _choose(b, (o_t, l_t), old)
+
+
+def _result(best: _Best, x_all: torch.Tensor, tgt_all: torch.Tensor, labels: torch.Tensor | None,
+            task: str, t0: float) -> UMAResult:
+    """The UMAResult of the merged best; ``t0``: perf_counter() at the start of the attack."""
     if task == "classification":
-        pred = best_out.argmax(dim=1)
+        pred = best.out.argmax(dim=1)
         agrees = pred == tgt_all.argmax(dim=1)
         # Per-position outputs (N, C, H, W) have no single prediction to compare with labels.
         correct = (pred == labels.cpu()) if labels is not None and pred.dim() == 1 else None
     else:
         agrees = correct = None
     return UMAResult(
-        x_adv=best_x,
-        delta=delta,
-        loss=best_loss.float(),
-        loss_history=hist.mean(dim=0).float(),
-        outputs=best_out,
+        x_adv=best.x,
+        delta=best.x - x_all,
+        loss=best.loss.float(),
+        loss_history=best.hist.mean(dim=0).float(),
+        outputs=best.out,
         target=tgt_all,
         agrees=agrees,
         correct=correct,
-        recorded={t: rec_out[t] for t in recs},
+        recorded={t: best.rec_out[t] for t in best.rec_loss},
         seconds=time.perf_counter() - t0,
     )
 
@@ -529,66 +575,95 @@ def _better(out: torch.Tensor, loss_: torch.Tensor, old_out: torch.Tensor,
     return ((ok & ~old_ok) | ((ok == old_ok) & lower.to(ok.device))).to(lower.device)
 
 
-def _attack_chunk(
-    unlearned, x, tgt, noise, eps, step_size, steps, loss, task, momentum, keep_best, recs, bar,
-    search=None, select="loss",
-):
-    """Attack one chunk from one start. Returns CPU tensors: x_adv, outputs, loss (float64) of the
-    returned iterate, the (n, steps+1) loss a run of t steps would return, and {t: (outputs, loss)}
-    for the recorded step counts. ``search`` (a fast copy of ``unlearned``) drives the descent
-    when given; the returned numbers are then re-evaluated with ``unlearned``."""
+
+def _choose(mask: torch.Tensor, new: tuple[torch.Tensor, ...],
+            old: tuple[torch.Tensor, ...]) -> tuple[torch.Tensor, ...]:
+    """Per sample (row), the tensors of ``new`` where ``mask`` holds, else those of ``old``."""
+    return tuple(_pick(mask, a, b) for a, b in zip(new, old))
+
+
+def _attack_chunk(unlearned: Model, x: torch.Tensor, tgt: torch.Tensor, noise: torch.Tensor | None,
+                  cfg: _Search, bar: tqdm, search: Model | None = None) -> _Chunk:
+    """Attack one chunk x (b, ...) against tgt (b, ...) from x + noise (x when noise is None).
+
+    ``search`` (a fast copy of ``unlearned``) drives the descent when given; the returned numbers
+    are then re-evaluated with ``unlearned``. Returns the chunk's _Chunk (CPU tensors)."""
     fast = search is not None
     if fast and getattr(search, "channels_last", False):
         x = x.contiguous(memory_format=torch.channels_last)
-    lo, hi = _box(x, eps)
+    lo, hi = _box(x, cfg.eps)
     x_adv = x.clone() if noise is None else torch.minimum(torch.maximum(x + noise, lo), hi)
     x_adv = x_adv.detach()
     model = search if fast else unlearned
-    b = x.shape[0]
-    g_acc = torch.zeros_like(x) if momentum > 0 else None
-    rec_set = set(recs)
+    g_acc = torch.zeros_like(x) if cfg.momentum > 0 else None
 
-    best_x = best_out = best_loss = None
-    hist = torch.empty((b, steps + 1), dtype=torch.float64)
-    rec: dict[int, tuple[torch.Tensor, torch.Tensor]] = {}
-    for t in range(steps + 1):
-        x_adv.requires_grad_(True)
-        # The final evaluation also runs with autograd on so its forward is numerically the one
-        # a longer run performs at the same step (record_steps must match separate runs).
-        with torch.enable_grad():
-            out = model(x_adv)
-            per = uma_loss(out, tgt, loss, task)
-            grad = torch.autograd.grad(per.sum(), x_adv)[0] if t < steps else None
-        out_d = out.detach()
-        per_d = per.detach().to(torch.float64)
+    best: tuple[torch.Tensor, torch.Tensor, torch.Tensor] | None = None  # (x, out, loss)
+    hist = torch.empty((x.shape[0], cfg.steps + 1), dtype=torch.float64)
+    rec: dict[int, tuple[torch.Tensor, torch.Tensor, torch.Tensor]] = {}
+    for t in range(cfg.steps + 1):
+        out, per, grad = _loss_and_grad(model, x_adv, tgt, cfg, need_grad=t < cfg.steps)
         x_cur = x_adv.detach()
-        if best_loss is None or not keep_best:
-            best_x, best_out, best_loss = x_cur, out_d, per_d
-        else:
-            better = _better(out_d, per_d, best_out, best_loss, tgt, select)
-            best_x = _pick(better, x_cur, best_x)
-            best_out = _pick(better, out_d, best_out)
-            best_loss = torch.where(better, per_d, best_loss)
-        hist[:, t] = best_loss.cpu()
-        if t in rec_set:
-            rec[t] = (best_x, best_out.cpu(), best_loss.cpu())
-        if t == steps:
+        best = _keep(best, (x_cur, out, per), tgt, cfg)
+        hist[:, t] = best[2].cpu()
+        if t in cfg.record:
+            rec[t] = (best[0], best[1].cpu(), best[2].cpu())
+        if t == cfg.steps:
             break
-        if g_acc is not None:
-            scale = grad.abs().reshape(b, -1).mean(dim=1).clamp_min(1e-12).view(-1, *([1] * (grad.dim() - 1)))
-            g_acc = momentum * g_acc + grad / scale
-            direction = g_acc.sign()
-        else:
-            direction = grad.sign()
+        direction, g_acc = _direction(grad, g_acc, cfg.momentum)
         # Descent (Eq. 5), then exact projection onto the eps ball intersected with [0, 1].
-        x_adv = torch.minimum(torch.maximum(x_cur - step_size * direction, lo), hi).detach()
+        x_adv = torch.minimum(torch.maximum(x_cur - cfg.step_size * direction, lo), hi).detach()
         bar.update(1)
-    if fast:  # the chosen iterates, evaluated by the model under test: what a caller scores
-        best_out, best_loss = _evaluate(unlearned, best_x, tgt, loss, task)
-        rec = {t: _evaluate(unlearned, xr, tgt, loss, task) for t, (xr, _, _) in rec.items()}
+    return _chunk_result(unlearned, best, hist, rec, tgt, cfg, fast)
+
+
+def _loss_and_grad(model: Model, x_adv: torch.Tensor, tgt: torch.Tensor, cfg: _Search,
+                   need_grad: bool) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor | None]:
+    """Detached outputs, per-sample float64 loss and (when ``need_grad``) d loss / d x_adv.
+    Marks ``x_adv`` as requiring grad."""
+    x_adv.requires_grad_(True)
+    # The final evaluation also runs with autograd on so its forward is numerically the one
+    # a longer run performs at the same step (record_steps must match separate runs).
+    with torch.enable_grad():
+        out = model(x_adv)
+        per = uma_loss(out, tgt, cfg.loss, cfg.task)
+        grad = torch.autograd.grad(per.sum(), x_adv)[0] if need_grad else None
+    return out.detach(), per.detach().to(torch.float64), grad
+
+
+def _keep(best: tuple[torch.Tensor, ...] | None, new: tuple[torch.Tensor, ...], tgt: torch.Tensor,
+          cfg: _Search) -> tuple[torch.Tensor, ...]:
+    """The (x, out, loss) iterate a run stopping now returns: ``new`` at the first step or without
+    keep_best, else per sample the better of ``best`` and ``new`` (``best`` wins ties)."""
+    if best is None or not cfg.keep_best:
+        return new
+    better = _better(new[1], new[2], best[1], best[2], tgt, cfg.select)
+    return _choose(better, new, best)
+
+
+def _direction(grad: torch.Tensor, g_acc: torch.Tensor | None,
+               momentum: float) -> tuple[torch.Tensor, torch.Tensor | None]:
+    """(step direction, updated accumulator): sign(grad) without momentum (g_acc None), else
+    MI-FGSM g <- momentum * g + grad / mean|grad| (per sample) and sign(g)."""
+    if g_acc is None:
+        return grad.sign(), None
+    scale = grad.abs().reshape(grad.shape[0], -1).mean(dim=1).clamp_min(1e-12).view(-1, *([1] * (grad.dim() - 1)))
+    g_acc = momentum * g_acc + grad / scale
+    return g_acc.sign(), g_acc
+
+
+def _chunk_result(unlearned: Model, best: tuple[torch.Tensor, ...], hist: torch.Tensor,
+                  rec: dict[int, tuple[torch.Tensor, ...]], tgt: torch.Tensor, cfg: _Search,
+                  fast: bool) -> _Chunk:
+    """Package a chunk's chosen iterate ``best`` = (x, out, loss) and its recorded iterates
+    {t: (x, out, loss)} as CPU tensors. After a fast search the outputs and losses are those of
+    ``unlearned`` at the chosen points: what a caller scores."""
+    x, out, loss_ = best
+    if fast:
+        out, loss_ = _evaluate(unlearned, x, tgt, cfg.loss, cfg.task)
+        rec_ = {t: _evaluate(unlearned, xr, tgt, cfg.loss, cfg.task) for t, (xr, _, _) in rec.items()}
     else:
-        rec = {t: (o, lo_) for t, (_, o, lo_) in rec.items()}
-    return best_x.contiguous().cpu(), best_out.cpu(), best_loss.cpu(), hist, rec
+        rec_ = {t: (o, lo_) for t, (_, o, lo_) in rec.items()}
+    return _Chunk(x.contiguous().cpu(), out.cpu(), loss_.cpu(), hist, rec_)
 
 
 @torch.no_grad()

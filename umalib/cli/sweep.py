@@ -17,7 +17,6 @@ Exit status: 0 when every job succeeded, 1 otherwise.
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import re
 import sys
@@ -26,23 +25,11 @@ from pathlib import Path
 from typing import Any, Sequence
 
 from ..cache import REPO_ROOT, cache_root
-from ..config import PROFILES, parse_seeds
+from ..config import PROFILES, parse_overrides, parse_seeds
 from ..experiments.jobs import (JOBS, job_costs, load_profile, preflight, run_job,
                                run_job_reporting, waves)
 
 
-def _overrides(pairs: Sequence[str]) -> dict[str, Any]:
-    """``["attack.steps=50", "seeds=[0,1]"]`` -> values parsed as JSON (else kept as text)."""
-    out: dict[str, Any] = {}
-    for p in pairs:
-        name, sep, value = p.partition("=")
-        if not sep or not name:
-            raise ValueError(f"--set takes NAME=VALUE, got {p!r}")
-        try:
-            out[name] = json.loads(value)
-        except json.JSONDecodeError:
-            out[name] = value
-    return out
 
 
 def _executor(args: argparse.Namespace, folder: Path) -> Any:
@@ -62,7 +49,7 @@ def _executor(args: argparse.Namespace, folder: Path) -> Any:
 
 
 def sweep(args: argparse.Namespace) -> int:
-    overrides = _overrides(args.set)
+    overrides = parse_overrides(args.set)
     seeds = parse_seeds(args.seeds) if args.seeds else list(load_profile(args.profile, overrides).seeds)
     for s in seeds:  # validate everything before any job is submitted
         load_profile(args.profile, overrides, s)
@@ -158,18 +145,18 @@ def main_run(argv: Sequence[str] | None = None) -> int:
     _common(ap)
     args = ap.parse_args(argv)
     try:
-        load_profile(args.profile, _overrides(args.set), args.seed)
+        load_profile(args.profile, parse_overrides(args.set), args.seed)
     except ValueError as e:
         ap.error(str(e))
     try:  # missing data, weights or extras: one line before any work; a job's own failure
         # (a bug, a file gone mid-run) keeps its traceback
-        preflight(args.profile, [args.job], _overrides(args.set), args.seed)
+        preflight(args.profile, [args.job], parse_overrides(args.set), args.seed)
     except ValueError as e:
         ap.error(str(e))
     except (FileNotFoundError, ImportError) as e:
         print(f"umalib run: error: {e}", file=sys.stderr)
         return 2
-    res = run_job(args.profile, args.seed, args.job, _overrides(args.set), args.device)
+    res = run_job(args.profile, args.seed, args.job, parse_overrides(args.set), args.device)
     print(f"[run] {args.profile} seed {args.seed} {args.job}: {res['seconds']:.1f}s, "
           f"{res['built']} built, {res['cached']} from the cache")
     return 0
@@ -194,7 +181,7 @@ def main_sweep(argv: Sequence[str] | None = None) -> int:
     args = ap.parse_args(argv)
     if args.plan:
         try:
-            overrides = _overrides(args.set)
+            overrides = parse_overrides(args.set)
             seeds = (parse_seeds(args.seeds) if args.seeds
                      else list(load_profile(args.profile, overrides).seeds))
         except ValueError as e:

@@ -9,7 +9,8 @@
         [--json report.json] [--markdown report.md]
 
 Every argument, file and model is checked before the attack starts; errors are one line on
-stderr with exit status 2. The verdict and its rule are in the report (:mod:`umalib.verify`).
+stderr with exit status 2. The verdict and its rule are in the report (:mod:`umalib.verify`),
+printed and written by :mod:`umalib.reporting.verify_report`.
 """
 
 from __future__ import annotations
@@ -21,7 +22,6 @@ from pathlib import Path
 from typing import Sequence
 
 import numpy as np
-import torch
 
 from ..config import DATASETS
 from ..verify import STRENGTHS, parse_eps_list, resolve_device
@@ -79,6 +79,9 @@ def add_arguments(v: argparse.ArgumentParser) -> None:
                    help="verdict threshold on the residual (or mapped-back) share")
     a.add_argument("--mia-shadow", type=int, default=3000,
                    help="MIA shadow set size per side (0 = all of retain/test)")
+    a.add_argument("--relearn-steps", type=int, default=100,
+                   help="relearning probe: UA after this many SGD steps on retain images only "
+                        "(needs retain data; 0 = off)")
     a.add_argument("--seed", type=int, default=0)
     a.add_argument("--device", default="cpu")
     o = v.add_argument_group("output")
@@ -163,6 +166,7 @@ def _data(args) -> tuple[tuple, tuple | None, tuple | None, str | None, str]:
 def run(args: argparse.Namespace) -> int:
     """Validate, load, verify, print and save; 2 on a refusal."""
     from ..models.loading import load_classifier
+    from ..reporting import verify_report
     from ..verify import verify
 
     try:
@@ -192,15 +196,16 @@ def run(args: argparse.Namespace) -> int:
                         eps=args.eps, strength=args.strength, steps=args.steps,
                         step_size=args.step_size, max_samples=args.max_samples or None,
                         threshold=args.threshold, scenario=scenario, eps_curve=args.eps_curve,
-                        mia_shadow=args.mia_shadow or None, seed=args.seed, device=device,
+                        mia_shadow=args.mia_shadow or None, seed=args.seed,
+                        relearn_steps=args.relearn_steps, device=device,
                         progress=not args.no_progress)
     except (ValueError, FileNotFoundError) as e:
         print(f"error: {e}", file=sys.stderr)
         return 2
     report.models = {k: str(getattr(args, k)) for k in models} | {"data": str(source),
                                                                   "arch": args.arch}
-    print(report.text())
-    for path in report.save(args.json, args.markdown):
+    print(verify_report.text(report))
+    for path in verify_report.save(report, args.json, args.markdown):
         print(f"written: {path}")
     return 0
 

@@ -260,3 +260,21 @@ class ScenarioData:
         g = torch.Generator().manual_seed(seed + 104729)
         idx = torch.randperm(len(y), generator=g)[:max_samples].sort().values
         return to_float(x[idx]), y[idx]
+
+    def relearn_forget(self, k: int, max_samples: int | None, seed: int
+                       ) -> tuple[torch.Tensor, torch.Tensor]:
+        """``k`` forget images a relearning probe may train on, outside
+        :meth:`attack_subset` (the last ``k`` of the same seeded permutation, so they are never
+        scored). ValueError when the forget set has fewer than ``max_samples + k`` images
+        (with ``max_samples`` None: fewer than ``k + 1``)."""
+        x, y = self.forget
+        need = (max_samples or 0) + k
+        if max_samples is None or len(y) < need:
+            raise ValueError(f"relearn: the forget set has {len(y)} images, fewer than the "
+                             f"{max_samples} attacked + {k} relearned it needs"
+                             if max_samples is not None else
+                             "relearn: needs a bounded attack subset (attack.max_samples) to "
+                             "keep the relearned images out of the evaluation")
+        g = torch.Generator().manual_seed(seed + 104729)
+        idx = torch.randperm(len(y), generator=g)[len(y) - k:].sort().values
+        return x[idx], y[idx]

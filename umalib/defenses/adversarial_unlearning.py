@@ -23,7 +23,7 @@ from torch import nn
 from ..attacks.uma import uma
 from ..config import DefenseConfig, MethodConfig
 from ..data import BatchLoader
-from ..unlearn import FORGET_SET_METHODS, unlearn
+from ..unlearn import METHOD_REGISTRY, unlearn
 
 __all__ = ["UMAHook", "adversarial_unlearning"]
 
@@ -79,7 +79,7 @@ def adversarial_unlearning(method: str, original: nn.Module, retain: BatchLoader
     """Unlearn with ``method`` plus the robust term of Eq. 6 (inner UMA per forget batch).
 
     Args:
-        method: one of :data:`umalib.unlearn.FORGET_SET_METHODS` ("RL", "GA", "SalUn").
+        method: a registered method that accepts a forget hook ("RL", "GA", "SalUn").
         original: the trained model (not modified).
         retain / forget: loaders over the retain and forget sets.
         method_cfg: the method's hyperparameters (epochs, lr, batch size, ...).
@@ -90,11 +90,12 @@ def adversarial_unlearning(method: str, original: nn.Module, retain: BatchLoader
         ``inner_images``, ``inner_seconds`` (inner attack wall time), ``seconds`` (total wall
         time) and ``inner_share`` (inner / total).
     Raises:
-        ValueError: ``method`` does not use the forget set (e.g. "FT").
+        ValueError: ``method`` takes no forget hook (e.g. "FT", which never reads the forget set).
     """
-    if method not in FORGET_SET_METHODS:
+    hooked = [m for m, spec in METHOD_REGISTRY.items() if spec.accepts_forget_hook]
+    if method not in hooked:
         raise ValueError(f"method: adversarial unlearning needs a method that uses the forget "
-                         f"set, one of {list(FORGET_SET_METHODS)}; got {method!r}")
+                         f"set through a forget hook, one of {hooked}; got {method!r}")
     hook = UMAHook(original, eps=defense_cfg.adv_eps, step_size=defense_cfg.adv_step_size,
                    steps=defense_cfg.adv_steps, init=defense_cfg.adv_init, seed=seed,
                    device=device)

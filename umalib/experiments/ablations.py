@@ -14,9 +14,10 @@ import pandas as pd
 import torch
 
 from .. import cache
-from ..attacks.uma import uma
+from ..attacks.probe import run_probe
+from ..budget import to_255
 from ..metrics.mia import ua_mia
-from .stage import UMA_CODE
+from .stage import UMA_CODE, stage_key
 
 if TYPE_CHECKING:
     from .discriminative import Experiment
@@ -37,7 +38,7 @@ class AblationStages:
                "max_samples": max_samples, "loss": a.loss, "init": a.init, "restarts": a.restarts,
                "momentum": a.momentum, "fast": a.fast, "kind": kind,
                "seed": self.exp.profile.seed}
-        key = cache.make_key("ablation", cfg, upstream=[self.exp.original_key(),
+        key = stage_key("ablation", cfg, upstream=[self.exp.original_key(),
                                                         self.exp.unlearned_key(kind, method)],
                              data=self.exp.splits.fingerprint,
                              code=UMA_CODE + (AblationStages._attack_recorded,))
@@ -45,11 +46,12 @@ class AblationStages:
         def build() -> tuple[dict, dict]:
             exp = self.exp
             x, y = exp.scenario(kind).attack_subset(max_samples, exp.profile.seed)
-            res = uma(exp.original().model, exp.unlearned(kind, method).model, x, labels=y,
-                      eps=eps, step_size=step_size, steps=steps, loss=a.loss, init=a.init,
-                      restarts=a.restarts, momentum=a.momentum, batch_size=a.batch_size,
-                      fast=a.fast, record_steps=sorted(set(record)), seed=exp.profile.seed,
-                      device=exp.device, progress=exp.progress)
+            res = run_probe("uma", exp.original().model, exp.unlearned(kind, method).model, x,
+                            labels=y, eps=eps, step_size=step_size, steps=steps, loss=a.loss,
+                            init=a.init, restarts=a.restarts, momentum=a.momentum,
+                            batch_size=a.batch_size, fast=a.fast,
+                            record_steps=sorted(set(record)), seed=exp.profile.seed,
+                            device=exp.device, progress=exp.progress)
             tensors = {f"step_{t}": o for t, o in res.recorded.items()}
             tensors["y"] = y
             return tensors, {"seconds": res.seconds}
@@ -63,7 +65,7 @@ class AblationStages:
         """:meth:`steps_sweep` with the profile's ablation settings (the paper's Figure 4)."""
         ab = self.exp.profile.ablation
         return self.steps_sweep(ab.methods, ab.steps, eps=ab.eps,
-                                step_size=ab.fixed_step_size / 255, kind=ab.scenario,
+                                step_size=ab.fixed_step_size, kind=ab.scenario,
                                 max_samples=ab.max_samples)
 
     def figure5(self) -> pd.DataFrame:
@@ -86,15 +88,17 @@ class AblationStages:
         return pd.DataFrame(rows, columns=["method", "steps", "UA", "MIA"])
 
 
-    def stepsize_sweep(self, methods: Sequence[str], step_sizes_255: Sequence[float], *,
+    def stepsize_sweep(self, methods: Sequence[str], step_sizes: Sequence[float], *,
                        eps: float, steps: int, kind: str = "classwise",
                        max_samples: int | None = None) -> pd.DataFrame:
-        """Rows ``method, step_size, UA, MIA`` (step size in units of 1/255), ``steps`` each."""
+        """Rows ``method, step_size, UA, MIA``, ``steps`` each. ``step_sizes`` and ``eps`` in
+        pixel units (fractions, e.g. 1 / 255); the published ``step_size`` column is in units
+        of 1/255 (:func:`umalib.budget.to_255`: 1 / 255 -> 1.0)."""
         rows = []
         for m in methods:
             mia = self.exp.mia_attacker(self.exp.unlearned(kind, m).model, kind)
-            for s in step_sizes_255:
-                rec = self._attack_recorded(kind, m, eps, s / 255, steps, [steps], max_samples)
+            for s in step_sizes:
+                rec = self._attack_recorded(kind, m, eps, s, steps, [steps], max_samples)
                 y = rec.pop(-1)
-                rows.append({"method": m, "step_size": s, **ua_mia(rec[steps], y, mia)})
+                rows.append({"method": m, "step_size": to_255(s), **ua_mia(rec[steps], y, mia)})
         return pd.DataFrame(rows, columns=["method", "step_size", "UA", "MIA"])

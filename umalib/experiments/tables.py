@@ -9,55 +9,65 @@ unlearned model but not by the retrained one.
 
 from __future__ import annotations
 
+import dataclasses
 import math
 from typing import TYPE_CHECKING, Sequence
 
 import pandas as pd
 
-from ..config import METHODS
+from .. import budget
 from ..metrics.classification import accuracy, predict, residual_knowledge
 from ..metrics.mia import ua_mia
+from ..unlearn import method_spec
 
 if TYPE_CHECKING:
     from .discriminative import Experiment
 
-ROWS: tuple[str, ...] = ("Original",) + METHODS
 UNLEARNING_COLUMNS = ["method", "TA", "RA", "UA", "MIA", "seconds"]
 
 
-def eps_tag(eps: float) -> str:
-    """8/255 -> "8" (column suffix)."""
-    v = eps * 255
-    return f"{v:.0f}" if abs(v - round(v)) < 1e-6 else f"{v:.2g}"
-
-
-def attack_columns(eps_list: Sequence[float]) -> list[str]:
-    """``method,TA,UA,MIA,UA_8,MIA_8,UA_16,MIA_16,residual_8,residual_16`` for (8/255, 16/255)."""
-    tags = [eps_tag(e) for e in eps_list]
+def attack_columns(eps_list: Sequence[float], relearn_steps: Sequence[int] = ()) -> list[str]:
+    """``method,TA,UA,MIA,UA_8,MIA_8,UA_16,MIA_16,residual_8,residual_16`` for (8/255, 16/255),
+    then the relearning probe's ``relearn_<k>`` for each step count k and
+    ``relearn_retain_<last k>`` (retain-only relearning) when ``relearn_steps`` is given."""
+    tags = [budget.tag(e) for e in eps_list]
+    relearn = [f"relearn_{k}" for k in relearn_steps]
+    relearn += [f"relearn_retain_{relearn_steps[-1]}"] if relearn_steps else []
     return (["method", "TA", "UA", "MIA"] + [f"{m}_{t}" for t in tags for m in ("UA", "MIA")]
-            + [f"residual_{t}" for t in tags])
+            + [f"residual_{t}" for t in tags] + relearn)
 
 
-def unlearning_table(exp: Experiment, kind: str, methods: Sequence[str] = METHODS) -> pd.DataFrame:
-    """Rows Original + ``methods``; columns :data:`UNLEARNING_COLUMNS` (seconds = wall time
+def relearn_row(exp: Experiment, kind: str, method: str) -> dict[str, float]:
+    """The relearning probe's columns of one method (forget accuracy in % on the attack subset
+    after k steps; see :meth:`Experiment.relearn`)."""
+    r, steps = exp.relearn(kind, method), exp.profile.relearn.steps
+    row = {f"relearn_{k}": r["forget"][str(k)] for k in steps}
+    row[f"relearn_retain_{steps[-1]}"] = r["retain"][str(steps[-1])]
+    return row
+
+
+def unlearning_table(exp: Experiment, kind: str, methods: Sequence[str] | None = None
+                     ) -> pd.DataFrame:
+    """Rows Original + ``methods`` (default: the profile's, in order); columns :data:`UNLEARNING_COLUMNS` (seconds = wall time
     of training / unlearning when the artifact was built)."""
     rows = []
-    for m in ("Original",) + tuple(methods):
+    for m in ("Original",) + tuple(exp.profile.methods if methods is None else methods):
         ev = exp.evaluation(kind, m)
         rows.append({"method": m, **{c: ev[c] for c in UNLEARNING_COLUMNS[1:]}})
     return pd.DataFrame(rows, columns=UNLEARNING_COLUMNS)
 
 
-def attack_table(exp: Experiment, kind: str, methods: Sequence[str] = METHODS,
+def attack_table(exp: Experiment, kind: str, methods: Sequence[str] | None = None,
                  **attack_overrides: object) -> tuple[pd.DataFrame, dict[str, dict]]:
-    """Tables 1/2: clean TA/UA/MIA (whole forget set) and UA/MIA/residual under UMA at each
-    of the profile's eps (on the attack subset). Returns the table and, per method, the raw
+    """Tables 1/2: clean TA/UA/MIA (whole forget set), UA/MIA/residual under UMA at each of the
+    profile's eps (on the attack subset) and the relearning probe's forget accuracy after k
+    steps (``relearn_<k>``, same subset; not in the paper). Returns the table and, per method, the raw
     attack results by eps (for figures).
     """
     eps_list = exp.profile.attack.eps
     retrained = exp.unlearned(kind, "retrain").model
     rows, raw = [], {}
-    for m in ("Original",) + tuple(methods):
+    for m in ("Original",) + tuple(exp.profile.methods if methods is None else methods):
         ev = exp.evaluation(kind, m)
         row = {"method": m, "TA": ev["TA"], "UA": ev["UA"], "MIA": ev["MIA"]}
         if m != "Original":  # the paper shows "-": attacking the original against itself is void
@@ -66,13 +76,15 @@ def attack_table(exp: Experiment, kind: str, methods: Sequence[str] = METHODS,
             raw[m] = {}
             for eps in eps_list:
                 r = exp.attack(kind, m, eps, **attack_overrides)
-                t = eps_tag(eps)
+                t = budget.tag(eps)
                 row.update(ua_mia(r["outputs"], r["y"], mia, f"_{t}"))
                 retr_logits, _ = predict(retrained, r["x_adv"], device=exp.device)
                 row[f"residual_{t}"] = residual_knowledge(r["outputs"], retr_logits, r["y"])
                 raw[m][eps] = r
+            row.update(relearn_row(exp, kind, m))
         rows.append(row)
-    return pd.DataFrame(rows).reindex(columns=attack_columns(eps_list)), raw
+    columns = attack_columns(eps_list, exp.profile.relearn.steps)
+    return pd.DataFrame(rows).reindex(columns=columns), raw
 
 
 def original_table(exp: Experiment) -> pd.DataFrame:
@@ -96,3 +108,41 @@ def throughput(*raws: dict[str, dict]) -> float:
     vals = [r["throughput"] for raw in raws for per in raw.values() for r in per.values()
             if not r["hit"]]
     return sum(vals) / len(vals) if vals else math.nan
+
+
+PROBE_COLUMNS = ["method", "UA", "UA_uma", "UA_relearn", "UA_relearn_retain", "uma_seconds",
+                 "relearn_seconds"]
+
+
+def probe_table(exp: Experiment, kind: str, methods: Sequence[str] | None = None) -> pd.DataFrame:
+    """What each probe finds and what it costs, per unlearned model, on the same attack subset:
+    forget accuracy (%) without a probe (``UA``), under UMA at the profile's first eps
+    (``UA_uma``), after the relearning probe's last step count with a few forget images
+    (``UA_relearn``) and with retain images only (``UA_relearn_retain``); the seconds each
+    probe took when its artifact was built (both relearning variants together)."""
+    eps, last = exp.profile.attack.eps[0], str(exp.profile.relearn.steps[-1])
+    rows = []
+    for m in (exp.profile.methods if methods is None else methods):
+        att, rel = exp.attack(kind, m, eps), exp.relearn(kind, m)
+        ua_uma = float((att["outputs"].argmax(1) == att["y"]).float().mean()) * 100
+        rows.append({"method": m, "UA": rel["forget"]["0"], "UA_uma": ua_uma,
+                     "UA_relearn": rel["forget"][last], "UA_relearn_retain": rel["retain"][last],
+                     "uma_seconds": float(att["seconds"]), "relearn_seconds": float(rel["seconds"])})
+    return pd.DataFrame(rows, columns=PROBE_COLUMNS)
+
+
+def method_table(exp: Experiment) -> pd.DataFrame:
+    """The profile's unlearning methods: whether each reads the forget set, the settings the
+    profile changed from the method's registered defaults (the paper's or its reference
+    code's), why, and where the implementation's facts come from."""
+    rows = []
+    for m, cfg in exp.profile.methods.items():
+        spec = method_spec(m)
+        default = spec.config()
+        changed = [f"{f.name} {getattr(cfg, f.name)!r} (default {getattr(default, f.name)!r})"
+                   for f in dataclasses.fields(cfg)
+                   if f.name != "note" and getattr(cfg, f.name) != getattr(default, f.name)]
+        rows.append({"method": m, "reads forget set": spec.uses_forget_set,
+                     "changed from the defaults": "; ".join(changed) or "none",
+                     "why": cfg.note, "reference": spec.reference})
+    return pd.DataFrame(rows)

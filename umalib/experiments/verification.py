@@ -11,6 +11,7 @@ from typing import TYPE_CHECKING, Any
 import pandas as pd
 
 from .. import cache
+from .stage import stage_key
 from ..data.splits import to_float
 from ..verify import decide, verify
 
@@ -40,7 +41,7 @@ class VerificationStages:
                "step_size": p.attack.step_size, "fast": p.attack.fast,
                "batch_size": p.attack.batch_size, "mia_shadow_max": p.mia_shadow_max,
                "seed": p.seed}
-        return cache.make_key("verify", cfg, upstream=[e.original_key(), e.unlearned_key(kind, method),
+        return stage_key("verify", cfg, upstream=[e.original_key(), e.unlearned_key(kind, method),
                                                        e.unlearned_key(kind, "retrain")],
                               data=e.splits.fingerprint,
                               code=VERIFY_CODE + (VerificationStages.report,))
@@ -60,7 +61,9 @@ class VerificationStages:
                          step_size=p.attack.step_size, max_samples=v.max_samples,
                          threshold=v.threshold, scenario=kind, mia_shadow=p.mia_shadow_max,
                          seed=p.seed, batch_size=p.attack.batch_size, fast=p.attack.fast,
-                         device=e.device, progress=e.progress)
+                         # Tables 1-2 run the relearning probe on these models (relearn_*):
+                         # not again here
+                         relearn_steps=0, device=e.device, progress=e.progress)
             return {}, rep.to_dict()
 
         _, meta, _ = cache.cached("verify", self.report_key(kind, method), build, e.force)

@@ -13,6 +13,8 @@ import torch
 import torch.nn as nn
 from tqdm.auto import tqdm
 
+from ..models.modes import eval_modes
+
 ArrayLike = torch.Tensor | np.ndarray
 
 __all__ = ["predict", "predictions", "accuracy", "residual_flags", "residual_knowledge"]
@@ -29,17 +31,6 @@ def _to_numpy64(a: ArrayLike, name: str) -> np.ndarray:
         return np.asarray(a, dtype=np.float64)
     except (TypeError, ValueError) as exc:
         raise ValueError(f"{name} must be a tensor or array of numbers, got {type(a).__name__}") from exc
-
-
-def _module_modes(model: nn.Module) -> list[tuple[nn.Module, bool]]:
-    # Recorded per submodule: model.train(flag) would overwrite a deliberately mixed state
-    # (e.g. a frozen BatchNorm inside a training model).
-    return [(m, m.training) for m in model.modules()]
-
-
-def _restore_modes(modes: list[tuple[nn.Module, bool]]) -> None:
-    for m, flag in modes:
-        m.training = flag
 
 
 def _split_batch(batch) -> tuple[torch.Tensor, torch.Tensor | None]:
@@ -107,12 +98,10 @@ def predict(
     if not isinstance(model, nn.Module):
         raise ValueError(f"model must be an nn.Module, got {type(model).__name__}")
     _check_batch_size(batch_size)
-    modes = _module_modes(model)
-    model.eval()
     logits_out: list[torch.Tensor] = []
     labels_out: list[torch.Tensor] = []
     has_labels: bool | None = None
-    try:
+    with eval_modes(model):
         batches = _iter_batches(x_or_loader, batch_size)
         total = _num_batches(x_or_loader, batch_size)
         for batch in tqdm(batches, total=total, disable=not progress, desc="predict", leave=False):
@@ -124,8 +113,6 @@ def predict(
             logits_out.append(model(x.to(device)).detach().float().cpu())
             if y is not None:
                 labels_out.append(y.detach().cpu().long().reshape(-1))
-    finally:
-        _restore_modes(modes)
     if not logits_out:
         raise ValueError("x_or_loader yielded no data")
     logits = torch.cat(logits_out, 0)

@@ -27,8 +27,9 @@ import torch.nn.functional as F
 from tqdm.auto import tqdm
 
 from ..files import file_digest
-from .classification import (ArrayLike, _check_batch_size, _iter_batches, _module_modes,
-                             _num_batches, _restore_modes, _split_batch, _to_numpy64)
+from ..models.modes import eval_modes
+from .classification import (ArrayLike, _check_batch_size, _iter_batches, _num_batches,
+                             _split_batch, _to_numpy64)
 
 __all__ = ["frechet_distance", "fid_from_features", "fid", "inception_score",
            "classifier_features", "inception_feature_fn", "inception_available",
@@ -205,17 +206,13 @@ def classifier_features(model: nn.Module) -> Callable[[torch.Tensor], torch.Tens
 
     @torch.no_grad()
     def feature_fn(x: torch.Tensor) -> torch.Tensor:
-        modes = _module_modes(model)
-        model.eval()
-        try:
+        with eval_modes(model):
             if use_features:
                 f = model.features(x)
                 if f.ndim > 2:
                     f = f.mean(dim=tuple(range(2, f.ndim)))
                 return f.reshape(f.shape[0], -1).float()
             return torch.softmax(model(x).float(), dim=1)
-        finally:
-            _restore_modes(modes)
 
     return feature_fn
 

@@ -11,6 +11,8 @@ import math
 
 import pandas as pd
 
+from ..budget import from_255, label
+
 
 def verification_findings(tv: pd.DataFrame) -> list[str]:
     """Sentences on the verifier's table (notebook 02): how much the strong ladder adds to the
@@ -32,15 +34,17 @@ def budget_findings(curve: pd.DataFrame, reach: dict[tuple[str, str], float | No
                     n_visible: int, image: str, share: float = 0.9) -> list[str]:
     """Sentences on the generative budget curve (notebook 03): per (method, set), the budget at
     which the mean closed share first reaches ``share`` (``reach``, from
-    :func:`umalib.experiments.generative.budget_reach`) or its largest value, then how many
-    input values the attacker controls in an ``image`` ("1x28x28")."""
+    :func:`umalib.experiments.generative.budget_reach`, eps as the curve's column: units of
+    1/255, inf = unbounded) or its largest value, then how many input values the attacker
+    controls in an ``image`` ("1x28x28")."""
     out = []
     for (m, s), e in reach.items():
         top = curve[(curve.method == m) & (curve.set == s)].closed.max()
         if e is None:
             how = f"is below {100 * share:.0f} % at every budget (at most {100 * top:.0f} %)"
         else:
-            how = f"reaches {100 * share:.0f} % " + ("only unbounded" if math.isinf(e) else f"at {e:g}/255")
+            how = f"reaches {100 * share:.0f} % " + ("only unbounded" if math.isinf(e)
+                                                     else f"at {label(from_255(e))}")
         out.append(f"{m}, {s} set: the mean closed share {how}.")
     out.append(f"The attacker controls {n_visible} input values (the visible context of a {image} image).")
     return out

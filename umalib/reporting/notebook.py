@@ -40,20 +40,23 @@ class Deviations:
 
 
 def setup(profile: str, seeds: Sequence[int] | None = None, device: str = "cpu",
-          force: bool = False, notebook: str | None = None
+          force: bool = False, notebook: str | None = None,
+          overrides: dict[str, Any] | None = None
           ) -> tuple[Profile, SeedRuns, Experiment, Scoreboard | None, dict[str, Any]]:
     """Load and validate the profile and return ``(cfg, runs, exp, board, RESULTS)``: the
     profile (with the seeds in force), one experiment per seed (every table is computed per
     seed and shown as mean ± std), the first seed's experiment (for single-run figures), the
     scoreboard of ``notebook``'s claims (shown first, decided by :func:`finish`; None without
-    ``notebook``) and the dict of numbers the notebook records for the tests.
+    ``notebook``) and the dict of numbers the notebook records for the tests. ``overrides``
+    go to :func:`umalib.config.load` (e.g. ``{"plugins": ["my_lab.uniform"], "methods+":
+    "Uniform"}`` runs a method of your own through the notebook).
 
     Shows the scoreboard, then how the profile deviates from the paper (collapsed on a page).
     From then on, warnings are shown with repository-relative paths."""
     from IPython.display import display
 
     warnings.showwarning = _show_warning
-    runs = SeedRuns(config.load(profile), seeds, device=device, force=force)
+    runs = SeedRuns(config.load(profile, **(overrides or {})), seeds, device=device, force=force)
     board = Scoreboard(notebook, figures_dir(profile)) if notebook else None
     display(Deviations(runs.profile))
     return runs.profile, runs, runs.first, board, {"seeds": list(runs.seeds)}

@@ -9,6 +9,7 @@ import numpy as np
 import pandas as pd
 import torch
 
+from ..budget import to_255
 from ..experiments.defenses import VAE_SUFFIX
 
 PALETTE = "tab10"
@@ -166,7 +167,7 @@ def attack_examples(x: torch.Tensor, x_adv: torch.Tensor, labels: torch.Tensor,
               f"original: {classes[int(pred_original[j])]}\nunlearned: {classes[int(pred_clean[j])]}")
         _show(axes[1, j], x_adv[j], f"x + delta\nunlearned: {classes[int(pred_attacked[j])]}")
         _show(axes[2, j], (d / (2 * eps) + 0.5).clamp(0, 1),
-              f"delta x{1 / (2 * eps):.0f} (+0.5)\nmax |delta| = {float(d.abs().max()) * 255:.1f}/255")
+              f"delta x{1 / (2 * eps):.0f} (+0.5)\nmax |delta| = {to_255(float(d.abs().max())):.1f}/255")
     if title:
         fig.suptitle(title)
     fig.tight_layout()
@@ -281,13 +282,14 @@ def sweep(df: pd.DataFrame, x: str, title: str = "", xlabel: str | None = None,
     return fig
 
 
-def budget_curve(df: pd.DataFrame, paper: Mapping[str, float] | None = None, paper_eps: float = 8,
-                 title: str = "") -> plt.Figure:
+def budget_curve(df: pd.DataFrame, paper: Mapping[str, float] | None = None,
+                 paper_eps: float = 8 / 255, title: str = "") -> plt.Figure:
     """Share of the L1 gap closed against the attack budget (columns ``method, set, eps,
-    closed``; eps in units of 1/255, inf = unbounded, drawn at the right end), one line per
-    method and set, error bars of one standard deviation over seeds where ``closed_std`` is
-    there; ``paper`` (method -> share) drawn as stars at ``paper_eps``, the one budget the
-    paper reports."""
+    closed``; eps as the published table has it, in units of 1/255, inf = unbounded, drawn at
+    the right end; the x axis is in units of 1/255), one line per method and set, error bars
+    of one standard deviation over seeds where ``closed_std`` is there; ``paper`` (method ->
+    share) drawn as stars at ``paper_eps`` (a fraction of the pixel range like every budget,
+    default 8/255), the one budget the paper reports."""
     finite = sorted(e for e in df["eps"].unique() if np.isfinite(e))
     pos = {e: float(np.log2(e)) for e in finite}
     inf_x = (max(pos.values()) + 1.5) if pos else 0.0
@@ -300,7 +302,7 @@ def budget_curve(df: pd.DataFrame, paper: Mapping[str, float] | None = None, pap
         ax.errorbar(xs, g["closed"], yerr=err, marker="o" if s == "forget" else "s", capsize=3,
                     ls="-" if s == "forget" else "--", label=f"{m}, {s} set", color=colour[m])
     for m, v in (paper or {}).items():
-        ax.plot([np.log2(paper_eps)], [v], marker="*", ms=13, ls="none", mec="black",
+        ax.plot([np.log2(to_255(paper_eps))], [v], marker="*", ms=13, ls="none", mec="black",
                 color=colour.get(m, "grey"), label=f"{m}, forget set: the paper (ImageNet)")
     ax.set_ylim(-0.03, 1.03)
     ticks = [*pos.values(), inf_x]
@@ -323,3 +325,33 @@ def tradeoff_frame(t4: pd.DataFrame, t5: pd.DataFrame, t6: pd.DataFrame) -> pd.D
         v["method"] = v["method"] + f" ({threat})"
         parts.append(v)
     return pd.concat(parts, ignore_index=True).drop_duplicates("method")
+
+
+_PROBE_BARS = (("UA", "no probe"), ("UA_uma", "UMA"), ("UA_relearn", "relearning"),
+               ("UA_relearn_retain", "relearning, retain only"))
+
+
+def probe_bars(tables: Mapping[str, pd.DataFrame], eps_label: str, steps: int,
+               title: str = "") -> plt.Figure:
+    """One panel per scenario: forget accuracy (%) of every method's model without a probe,
+    under UMA at ``eps_label`` and after ``steps`` relearning steps (with a few forget images,
+    and with retain images only); bars are means over seeds with one standard deviation."""
+    fig, axes = plt.subplots(1, len(tables), figsize=(6.4 * len(tables), 3.6), squeeze=False)
+    width = 0.8 / len(_PROBE_BARS)
+    colors = plt.get_cmap(PALETTE)(np.arange(len(_PROBE_BARS)))
+    for ax, (kind, df) in zip(axes[0], tables.items()):
+        x = np.arange(len(df))
+        for i, (col, name) in enumerate(_PROBE_BARS):
+            what = {"UA_uma": f"{name} {eps_label}",
+                    "UA_relearn": f"{name} ({steps} steps)"}.get(col, name)
+            ax.bar(x + (i - 1.5) * width, df[col], width, label=what, color=colors[i],
+                   yerr=_err(df, col, 0, 100), capsize=2, error_kw={"elinewidth": 0.8})
+        ax.set_xticks(x, df["method"], rotation=45, ha="right", fontsize=8)
+        ax.set_ylim(0, 105)
+        ax.set_ylabel("forget accuracy (%)")
+        ax.set_title(kind, fontsize=10)
+    axes[0][-1].legend(fontsize=7, loc="upper left", bbox_to_anchor=(1.01, 1.0))
+    if title:
+        fig.suptitle(title)
+    fig.tight_layout()
+    return fig

@@ -4,7 +4,8 @@
 returns its result, so a papermill execution holds the static result; with
 ``interactive=True`` (JupyterLab) it shows widgets for method, eps, step size, steps, loss and
 restarts and re-runs the attack on demand. No result lives only inside a widget: every run
-returns a plain dict and the last one is kept in ``panel.last``.
+returns a plain dict and the last one is kept in ``panel.last``. eps and step size are
+fractions of the pixel range everywhere (:mod:`umalib.budget`); the sliders show them as k/255.
 """
 
 from __future__ import annotations
@@ -14,40 +15,42 @@ from typing import Any
 
 import matplotlib.pyplot as plt
 
-from ..attacks.uma import uma
-from ..config import LOSSES, METHODS
+from .. import budget
+from ..attacks.probe import run_probe
+from ..config import LOSSES
 from ..experiments.discriminative import Experiment
 from ..metrics.classification import predictions
 from .plots import attack_examples
 
 
 def run_attack(exp: Experiment, *, method: str = "SalUn", kind: str = "classwise",
-               eps_255: float = 16.0, step_size_255: float = 1.0, steps: int = 100,
+               eps: float = 16 / 255, step_size: float = 1 / 255, steps: int = 100,
                loss: str = "kl", restarts: int = 1, max_samples: int | None = 200,
                show: bool = True) -> dict[str, Any]:
     """Run UMA against one unlearned model and return UA / MIA / agreement (and a figure).
 
-    eps and step size are in units of 1/255. The forget subset is the seeded one of
+    ``eps`` and ``step_size`` are fractions of the pixel range (e.g. 16 / 255), as
+    :func:`umalib.attacks.uma` takes them. The forget subset is the seeded one of
     ``Experiment.scenario(kind).attack_subset``. Returns plain floats plus ``figure``.
     """
-    if method not in METHODS:
-        raise ValueError(f"method must be one of {METHODS}, got {method!r}")
+    if method not in exp.profile.methods:
+        raise ValueError(f"method must be one of {list(exp.profile.methods)}, got {method!r}")
     orig = exp.original().model
     unl = exp.unlearned(kind, method).model
     x, y = exp.scenario(kind).attack_subset(max_samples, exp.profile.seed)
-    res = uma(orig, unl, x, labels=y, eps=eps_255 / 255, step_size=step_size_255 / 255,
-              steps=steps, loss=loss, restarts=restarts, seed=exp.profile.seed,
-              device=exp.device, progress=False)
+    res = run_probe("uma", orig, unl, x, labels=y, eps=eps, step_size=step_size, steps=steps,
+                    loss=loss, restarts=restarts, seed=exp.profile.seed, device=exp.device,
+                    progress=False)
     mia = exp.mia_attacker(unl, kind)
     clean = predictions(unl, x, exp.device)
-    out = {"method": method, "kind": kind, "eps_255": eps_255, "step_size_255": step_size_255,
+    out = {"method": method, "kind": kind, "eps": eps, "step_size": step_size,
            "steps": steps, "loss": loss, "restarts": restarts, "samples": len(y),
            "UA_clean": float((clean == y).float().mean() * 100),
            "UA": float(res.correct.float().mean() * 100),
            "MIA": mia.member_rate(res.outputs, y),
            "mapped_back": float(res.agrees.float().mean()), "seconds": res.seconds}
     fig = attack_examples(x[:6], res.x_adv[:6], y[:6], predictions(orig, x[:6], exp.device),
-                          clean[:6], res.outputs[:6].argmax(1), exp.splits.classes, eps_255 / 255,
+                          clean[:6], res.outputs[:6].argmax(1), exp.splits.classes, eps,
                           title=f"UMA vs {method}: UA {out['UA_clean']:.1f}% -> {out['UA']:.1f}%")
     if show:
         plt.show()
@@ -86,13 +89,19 @@ def attack_panel(exp: Experiment, *, interactive: bool = False, show: bool = Tru
     import ipywidgets as w
     from IPython.display import display
 
-    d = {**{"method": "SalUn", "eps_255": 16.0, "step_size_255": 1.0, "steps": 100, "loss": "kl",
+    d = {**{"method": "SalUn", "eps": 16 / 255, "step_size": 1 / 255, "steps": 100, "loss": "kl",
             "restarts": 1}, **defaults}
+    # values are fractions of the pixel range, shown as k/255: eps 1/255 ... 32/255, step sizes
+    # 0.25/255 ... 8/255 in powers of 2 and the profile's Figure 5 sweep (plus the defaults)
+    eps_options = sorted({*(k / 255 for k in range(1, 33)), d["eps"]})
+    step_options = sorted({*(2.0 ** k / 255 for k in range(-2, 4)),
+                           *exp.profile.ablation.step_sizes, d["step_size"]})
     controls = {
-        "method": w.Dropdown(options=list(METHODS), value=d["method"], description="method"),
-        "eps_255": w.FloatSlider(value=d["eps_255"], min=1, max=32, step=1, description="eps x255"),
-        "step_size_255": w.FloatLogSlider(value=d["step_size_255"], base=2, min=-2, max=3,
-                                          description="step x255"),
+        "method": w.Dropdown(options=[m for m in exp.profile.methods if m != "retrain"], value=d["method"], description="method"),
+        "eps": w.SelectionSlider(options=[(budget.label(e), e) for e in eps_options],
+                                 value=d["eps"], description="eps"),
+        "step_size": w.SelectionSlider(options=[(budget.label(s), s) for s in step_options],
+                                       value=d["step_size"], description="step size"),
         "steps": w.IntSlider(value=d["steps"], min=0, max=300, step=10, description="steps"),
         "loss": w.Dropdown(options=list(LOSSES), value=d["loss"], description="loss"),
         "restarts": w.IntSlider(value=d["restarts"], min=1, max=5, description="restarts"),
@@ -104,7 +113,8 @@ def attack_panel(exp: Experiment, *, interactive: bool = False, show: bool = Tru
         with out:
             out.clear_output(wait=True)
             r = panel.run(**{k: c.value for k, c in controls.items()}, show=True)
-            print({k: (round(v, 4) if isinstance(v, float) else v) for k, v in r.items()
+            print({k: (budget.label(v) if k in ("eps", "step_size") else
+                       round(v, 4) if isinstance(v, float) else v) for k, v in r.items()
                    if k != "figure"})
 
     button.on_click(on_click)

@@ -7,6 +7,7 @@ destroys the model, since nothing anchors the retain set.
 from __future__ import annotations
 
 import copy
+from dataclasses import dataclass
 
 import torch.nn.functional as F
 from torch import nn
@@ -14,9 +15,20 @@ from torch import nn
 from ..config import MethodConfig
 from ..data import BatchLoader
 from ._loop import ForgetHook, run_loop
+from .registry import register_method
 
 
-def ga(original: nn.Module, retain: BatchLoader, forget: BatchLoader, cfg: MethodConfig, *,
+@dataclass(frozen=True)
+class GAConfig(MethodConfig):
+    """GA: 5 epochs at lr 1e-4 (the reference's range is 1e-4..1e-3)."""
+
+    epochs: int = 5
+    lr: float = 1e-4
+
+
+@register_method("GA", config=GAConfig, uses_forget_set=True, accepts_forget_hook=True,
+                 reference="Thudi et al.; the SalUn reference code")
+def ga(original: nn.Module, retain: BatchLoader, forget: BatchLoader, cfg: GAConfig, *,
        seed: int = 0, device: str = "cpu", progress: bool = True,
        forget_hook: ForgetHook | None = None, hook_weight: float = 1.0, **_: object) -> nn.Module:
     """Return a copy of ``original`` trained to minimise -CE on ``forget``."""

@@ -12,6 +12,7 @@ throughout, and ``alpha`` must be tuned per model: it is the only knob.
 from __future__ import annotations
 
 import copy
+from dataclasses import dataclass
 
 import torch
 import torch.nn.functional as F
@@ -20,6 +21,25 @@ from tqdm.auto import tqdm
 
 from ..config import MethodConfig
 from ..data import BatchLoader
+from .registry import register_method
+
+
+@dataclass(frozen=True)
+class IUConfig(MethodConfig):
+    """IU: ``alpha`` = the Newton step's scale (the only knob; reference 0.2), ``samples`` =
+    retain samples in the WoodFisher estimate (1,000). Epochs and lr are not used."""
+
+    epochs: int = 1
+    lr: float = 1.0
+    alpha: float = 0.2
+    samples: int = 1000
+
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        if not (isinstance(self.alpha, (int, float)) and 0 < self.alpha < float("inf")):
+            raise ValueError(f"methods.IU.alpha must be a finite number > 0, got {self.alpha!r}")
+        if not (isinstance(self.samples, int) and self.samples >= 1):
+            raise ValueError(f"methods.IU.samples must be an integer >= 1, got {self.samples!r}")
 
 
 def _flat_grad(model: nn.Module, loss: torch.Tensor) -> torch.Tensor:
@@ -61,7 +81,9 @@ def woodfisher_inverse_product(model: nn.Module, x: torch.Tensor, y: torch.Tenso
     return k_vec
 
 
-def iu(original: nn.Module, retain: BatchLoader, forget: BatchLoader, cfg: MethodConfig, *,
+@register_method("IU", config=IUConfig, uses_forget_set=True,
+                 reference="Koh & Liang; Izzo et al.; WoodFisher as in the Sparse reference code")
+def iu(original: nn.Module, retain: BatchLoader, forget: BatchLoader, cfg: IUConfig, *,
        seed: int = 0, device: str = "cpu", progress: bool = True, **_: object) -> nn.Module:
     """Return a copy of ``original`` after one influence (Newton) step of size ``cfg.alpha``."""
     model = copy.deepcopy(original).to(device)

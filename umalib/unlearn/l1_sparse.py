@@ -8,6 +8,7 @@ Reference defaults: lr 0.01, 10 epochs, alpha 1e-4..5e-4.
 from __future__ import annotations
 
 import copy
+from dataclasses import dataclass
 
 import torch
 import torch.nn.functional as F
@@ -16,6 +17,19 @@ from torch import nn
 from ..config import MethodConfig
 from ..data import BatchLoader
 from ._loop import run_loop
+from .registry import register_method
+
+
+@dataclass(frozen=True)
+class L1SparseConfig(MethodConfig):
+    """l1-sparse: 10 epochs at lr 0.01; ``alpha`` = the initial L1 weight (reference 5e-4)."""
+
+    alpha: float = 5e-4
+
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        if not (isinstance(self.alpha, (int, float)) and 0 <= self.alpha < float("inf")):
+            raise ValueError(f"methods.l1-sparse.alpha must be a finite number >= 0, got {self.alpha!r}")
 
 
 def l1_norm(model: nn.Module) -> torch.Tensor:
@@ -23,7 +37,9 @@ def l1_norm(model: nn.Module) -> torch.Tensor:
     return sum(p.abs().sum() for p in model.parameters())
 
 
-def l1_sparse(original: nn.Module, retain: BatchLoader, forget: BatchLoader, cfg: MethodConfig, *,
+@register_method("l1-sparse", config=L1SparseConfig, uses_forget_set=False,
+                 reference="Jia et al. 2023; the Sparse reference code")
+def l1_sparse(original: nn.Module, retain: BatchLoader, forget: BatchLoader, cfg: L1SparseConfig, *,
               seed: int = 0, device: str = "cpu", progress: bool = True, **_: object) -> nn.Module:
     """Return a copy of ``original`` fine-tuned on ``retain`` with a decaying L1 penalty."""
     model = copy.deepcopy(original)

@@ -8,12 +8,22 @@ from __future__ import annotations
 
 import copy
 import dataclasses
+from dataclasses import dataclass
 
 from torch import nn
 
 from ..config import MethodConfig, TrainConfig
 from ..data import BatchLoader
 from ..train import set_seed, train_classifier
+from .registry import register_method
+
+
+@dataclass(frozen=True)
+class RetrainConfig(MethodConfig):
+    """retrain: the reference's 160 epochs at lr 0.1 (the rest of the original's recipe)."""
+
+    epochs: int = 160
+    lr: float = 0.1
 
 
 def reinitialise(model: nn.Module, seed: int) -> nn.Module:
@@ -26,7 +36,9 @@ def reinitialise(model: nn.Module, seed: int) -> nn.Module:
     return fresh
 
 
-def retrain(original: nn.Module, retain: BatchLoader, forget: BatchLoader, cfg: MethodConfig, *,
+@register_method("retrain", config=RetrainConfig, uses_forget_set=False,
+                 reference="the SalUn reference code")
+def retrain(original: nn.Module, retain: BatchLoader, forget: BatchLoader, cfg: RetrainConfig, *,
             seed: int = 0, device: str = "cpu", progress: bool = True,
             recipe: TrainConfig | None = None, **_: object) -> nn.Module:
     """Return a new model of the same architecture trained on ``retain`` only.

@@ -9,6 +9,7 @@ Reference defaults: lr 0.01, 10 epochs.
 from __future__ import annotations
 
 import copy
+from dataclasses import dataclass
 from typing import Callable
 
 import torch
@@ -18,6 +19,12 @@ from torch import nn
 from ..config import MethodConfig
 from ..data import BatchLoader
 from ._loop import ForgetHook, run_loop
+from .registry import register_method
+
+
+@dataclass(frozen=True)
+class RLConfig(MethodConfig):
+    """RL: the reference's 10 epochs at lr 0.01."""
 
 
 def random_labels(num_classes: int) -> Callable[[torch.Tensor, torch.Generator], torch.Tensor]:
@@ -30,6 +37,8 @@ def num_classes_of(model: nn.Module) -> int:
     return [m for m in model.modules() if isinstance(m, nn.Linear)][-1].out_features
 
 
+@register_method("RL", config=RLConfig, uses_forget_set=True, accepts_forget_hook=True,
+                 reference="Golatkar et al.; the SalUn reference code")
 def rl(original: nn.Module, retain: BatchLoader, forget: BatchLoader, cfg: MethodConfig, *,
        seed: int = 0, device: str = "cpu", progress: bool = True,
        forget_hook: ForgetHook | None = None, hook_weight: float = 1.0,

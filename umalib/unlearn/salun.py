@@ -11,6 +11,8 @@ Reference defaults: mask ratio 0.5, lr ~0.013, 10 epochs.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import torch
 import torch.nn.functional as F
 from torch import nn
@@ -19,7 +21,21 @@ from ..config import MethodConfig
 from ..data import BatchLoader
 from ._loop import ForgetHook
 from .rl import rl
+from .registry import register_method
 from .saliency import top_share_mask
+
+
+@dataclass(frozen=True)
+class SalUnConfig(MethodConfig):
+    """SalUn: 10 epochs at lr 0.013; ``mask_ratio`` = the share of weights updated (0.5)."""
+
+    lr: float = 0.013
+    mask_ratio: float = 0.5
+
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        if not (isinstance(self.mask_ratio, (int, float)) and 0 < self.mask_ratio <= 1):
+            raise ValueError(f"methods.SalUn.mask_ratio must be in (0, 1], got {self.mask_ratio!r}")
 
 
 def saliency_mask(model: nn.Module, forget: BatchLoader, ratio: float,
@@ -45,7 +61,9 @@ def saliency_mask(model: nn.Module, forget: BatchLoader, ratio: float,
     return top_share_mask(grads, ratio)
 
 
-def salun(original: nn.Module, retain: BatchLoader, forget: BatchLoader, cfg: MethodConfig, *,
+@register_method("SalUn", config=SalUnConfig, uses_forget_set=True, accepts_forget_hook=True,
+                 reference="Fan et al., ICLR 2024; the SalUn reference code")
+def salun(original: nn.Module, retain: BatchLoader, forget: BatchLoader, cfg: SalUnConfig, *,
           seed: int = 0, device: str = "cpu", progress: bool = True,
           forget_hook: ForgetHook | None = None, hook_weight: float = 1.0,
           **_: object) -> nn.Module:
