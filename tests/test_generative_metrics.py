@@ -226,7 +226,15 @@ def test_inception_fid_through_torchmetrics_on_real_images(inception):
     from umalib.metrics.generative import INCEPTION_FEATURES
 
     c10, inet = _fixture_images("cifar10"), _fixture_images("imagenet")
-    fm = FeatureModule(inception, INCEPTION_FEATURES)
+    seen: dict[tuple, torch.Tensor] = {}
+
+    def once(x: torch.Tensor) -> torch.Tensor:  # Inception at 299 px is slow on a CPU: each
+        key = (tuple(x.shape), x.detach().cpu().numpy().tobytes())  # batch through it once
+        if key not in seen:
+            seen[key] = inception(x)
+        return seen[key]
+
+    fm = FeatureModule(once, INCEPTION_FEATURES)
     few = dict(min_samples_per_dim=1e-3)  # 8-20 images: rank-deficient, fine for these checks
     same = fid_torchmetrics(c10, c10, fm, **few)
     within = fid_torchmetrics(c10[:10], c10[10:], fm, **few)
@@ -235,7 +243,7 @@ def test_inception_fid_through_torchmetrics_on_real_images(inception):
     # two halves of CIFAR-10 thumbnails are closer than CIFAR-10 and ImageNet photographs
     assert 0 < within < across
     # torchmetrics' value is the closed form on the same features
-    ref = fid_from_features(inception(c10[:10]).double().numpy(), inception(inet).double().numpy())
+    ref = fid_from_features(once(c10[:10]).double().numpy(), once(inet).double().numpy())
     assert across == pytest.approx(ref, rel=1e-3)
     # and the check of sample size protects the default call
     with pytest.raises(ValueError, match="5 x 2048"):

@@ -122,7 +122,7 @@ def test_reference_layout_verifies_end_to_end_on_npz(tmp_path, cifar_npz, capsys
     code, text, err = cli(capsys, "--original", paths[0], "--unlearned", paths[1], "--retrained",
                           paths[2], "--arch", "torchvision:resnet18", "--cifar-stem", "--data",
                           cifar_npz, "--forget-classes", "3", "--max-samples", "4", "--steps",
-                          "1", "--mia-shadow", "10", "--relearn-steps", "2", "--no-progress",
+                          "1", "--mia-shadow", "10", "--relearn-steps", "0", "--no-progress",
                           "--json", out)
     assert code == 0, err
     rep = json.loads(out.read_text())

@@ -539,7 +539,10 @@ _QUICK_NOTES = (
     "model: small CNN (width 8) instead of ResNet-50, so that it trains in minutes on 2 CPU cores",
     "original/retrain: 15,000 training images, 20 epochs, no augmentation, no weight decay, "
     "instead of 45k images, 182 epochs with augmentation",
-    "unlearning: 3 epochs instead of 10 (FT, RL, GA, l1-sparse, SalUn), lr adjusted as noted",
+    "unlearning: 3 epochs (FT, RL, GA, l1-sparse, SalUn: paper 10; NegGrad+: reference 5; SCRUB: "
+    "as its reference), lr adjusted as noted",
+    "SCRUB and NegGrad+ are not in the paper (standard baselines added here); the relearning "
+    "probe (relearn_* columns) is not in the paper either",
     "instance-wise: 1,500 random images = 10% of the training subset (paper: 5,000 of 45,000)",
     "attack: a seeded subset of 500 forget samples per scenario (paper: the whole forget set); "
     "ablations and the verifier section of notebook 02: 200",

@@ -20,14 +20,14 @@ from typing import Any, Callable
 import torch
 from torch import nn
 
-from .. import cache
+from .. import budget, cache
 from ..attacks.probe import run_probe
 from ..attacks.relearn import RelearnResult
 from ..attacks.uma import UMAResult
 from ..config import SCENARIOS, Profile
 from ..data.splits import BatchLoader, ScenarioData, Splits, load_splits, make_scenario
-from ..metrics.classification import accuracy, predict
-from ..metrics.mia import MIAAttacker
+from ..metrics.classification import accuracy, predict, residual_knowledge
+from ..metrics.mia import MIAAttacker, ua_mia
 from ..models.classifiers import Classifier, build_model
 from ..train import set_seed, train_classifier
 from ..unlearn import method_spec
@@ -251,6 +251,36 @@ class Experiment:
         return self.cached_uma("uma", kind, eps, lambda: self.unlearned(kind, method).model,
                                [self.original_key(), self.unlearned_key(kind, method)],
                                **overrides)
+
+    def attack_scores(self, kind: str, method: str, **overrides: Any) -> dict[str, float]:
+        """Tables 1-2's attacked columns of one method (cached): per eps of the profile, UA and
+        MIA of the attacked outputs (the MIA fitted on the model's clean shadow outputs) and the
+        residual share against the retrained model, e.g. ``UA_8``, ``MIA_8``, ``residual_8``.
+        Cached because the MIA fit is the slow part of reading a table from cached attacks."""
+        eps_list = self.profile.attack.eps
+        p = self.profile
+        key = stage_key("attack_scores", {"kind": kind, "mia_shadow_max": p.mia_shadow_max,
+                                          "scenario": p.scenario, "eps": eps_list},
+                        upstream=[self.attack_key(kind, method, e, **overrides) for e in eps_list]
+                        + [self.unlearned_key(kind, method), self.unlearned_key(kind, "retrain")],
+                        data=self.splits.fingerprint,
+                        code=EVAL_CODE + (Experiment.attack_scores,))
+
+        def build() -> tuple[dict, dict]:
+            model = self.unlearned(kind, method).model
+            retrained = self.unlearned(kind, "retrain").model
+            mia = self.mia_attacker(model, kind)
+            row: dict[str, float] = {}
+            for eps in eps_list:
+                r = self.attack(kind, method, eps, **overrides)
+                tag = budget.tag(eps)
+                row.update(ua_mia(r["outputs"], r["y"], mia, f"_{tag}"))
+                retr_logits, _ = predict(retrained, r["x_adv"], device=self.device)
+                row[f"residual_{tag}"] = residual_knowledge(r["outputs"], retr_logits, r["y"])
+            return {}, row
+
+        _, meta, _ = cache.cached("attack_scores", key, build, self.force)
+        return meta
 
     # ------------------------------------------------------------- relearn
     def relearn_key(self, kind: str, method: str) -> str:

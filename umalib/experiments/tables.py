@@ -16,8 +16,7 @@ from typing import TYPE_CHECKING, Sequence
 import pandas as pd
 
 from .. import budget
-from ..metrics.classification import accuracy, predict, residual_knowledge
-from ..metrics.mia import ua_mia
+from ..metrics.classification import accuracy
 from ..unlearn import method_spec
 
 if TYPE_CHECKING:
@@ -65,22 +64,13 @@ def attack_table(exp: Experiment, kind: str, methods: Sequence[str] | None = Non
     attack results by eps (for figures).
     """
     eps_list = exp.profile.attack.eps
-    retrained = exp.unlearned(kind, "retrain").model
     rows, raw = [], {}
     for m in ("Original",) + tuple(exp.profile.methods if methods is None else methods):
         ev = exp.evaluation(kind, m)
         row = {"method": m, "TA": ev["TA"], "UA": ev["UA"], "MIA": ev["MIA"]}
         if m != "Original":  # the paper shows "-": attacking the original against itself is void
-            model = exp.unlearned(kind, m).model
-            mia = exp.mia_attacker(model, kind)
-            raw[m] = {}
-            for eps in eps_list:
-                r = exp.attack(kind, m, eps, **attack_overrides)
-                t = budget.tag(eps)
-                row.update(ua_mia(r["outputs"], r["y"], mia, f"_{t}"))
-                retr_logits, _ = predict(retrained, r["x_adv"], device=exp.device)
-                row[f"residual_{t}"] = residual_knowledge(r["outputs"], retr_logits, r["y"])
-                raw[m][eps] = r
+            raw[m] = {eps: exp.attack(kind, m, eps, **attack_overrides) for eps in eps_list}
+            row.update(exp.attack_scores(kind, m, **attack_overrides))
             row.update(relearn_row(exp, kind, m))
         rows.append(row)
     columns = attack_columns(eps_list, exp.profile.relearn.steps)

@@ -20,7 +20,7 @@ from .seeds import std_columns
 UNITS: tuple[tuple[str, str], ...] = (
     ("MIA*", "0-1"), ("residual_*", "0-1"), ("closed", "0-1"),
     ("TA", "%"), ("RA", "%"), ("UA", "%"), ("UA_*", "%"), ("Acc_*", "%"), ("mapped_*", "%"),
-    ("relearn_*", "%"),
+    ("relearn_[0-9]*", "%"), ("relearn_retain_*", "%"),
     ("train_acc", "%"), ("test_acc", "%"), ("*_acc", "%"),
     ("seconds", "s"), ("s_per_1000", "s"), ("*_seconds", "s"), ("overhead", "x"),
     ("L1_per_image", "0-255, sum per image"), ("L1_per_pixel", "0-255"),
