@@ -33,6 +33,7 @@ from ..cache import REPO_ROOT
 from ..config import PROFILES
 
 HEADLINE_FIGURE = "fig4_ablation_steps.png"
+PROBES_FIGURE = "probes.png"
 CHECK_SCRIPT = """window.addEventListener("load", function () {
   var imgs = Array.prototype.slice.call(document.images);
   document.body.dataset.images = imgs.length;
@@ -165,6 +166,8 @@ def index_md(profile: str, pages: Sequence[str], figures: Path) -> str:
         board = "(No claims have been decided for this profile yet: run the notebooks.)"
     headline = (f"![UA under UMA against the number of attack steps](_figures/{HEADLINE_FIGURE})"
                 if (figures / HEADLINE_FIGURE).is_file() else "")
+    probes = (f"![Forget accuracy without a probe, under UMA and after relearning](_figures/"
+              f"{PROBES_FIGURE})" if (figures / PROBES_FIGURE).is_file() else "")
     toc = "\n".join(pages)
     return f"""# Verifying robust unlearning: which of the paper's claims hold
 
@@ -189,6 +192,15 @@ Forget-set accuracy (UA, lower = forgotten) of SalUn- and FT-unlearned models as
 steps at eps 16/255 (mean ± std over seeds; the paper's Figure 4):
 
 {headline}
+
+## Two probes on the same models: UMA and relearning
+
+Not in the paper: forget-set accuracy of every method's model without a probe, under UMA (input
+space) and after the relearning probe (weight space: a copy fine-tuned for a few SGD steps,
+with a few forget images per batch, or retain images only), on the same images; retrain is the
+control (notebook 02):
+
+{probes}
 
 ## Table 1 (class-wise): clean and attacked UA
 
