@@ -39,9 +39,9 @@ class AblationStages:
                "momentum": a.momentum, "fast": a.fast, "kind": kind,
                "seed": self.exp.profile.seed}
         key = stage_key("ablation", cfg, upstream=[self.exp.original_key(),
-                                                        self.exp.unlearned_key(kind, method)],
-                             data=self.exp.splits.fingerprint,
-                             code=UMA_CODE + (AblationStages._attack_recorded,))
+                                                   self.exp.unlearned_key(kind, method)],
+                        data=self.exp.splits.fingerprint,
+                        code=UMA_CODE + (AblationStages._attack_recorded,))
 
         def build() -> tuple[dict, dict]:
             exp = self.exp

@@ -73,10 +73,10 @@ class DefenseStages:
                     **config: Any) -> dict[str, float]:
         p = self.exp.profile
         key = stage_key("defense_row", {"row": row, "kind": kind, "eps": p.attack.eps,
-                                             "mia_shadow_max": p.mia_shadow_max,
-                                             "scenario": p.scenario, **config},
-                             upstream=list(upstream), data=self.exp.splits.fingerprint,
-                             code=ROW_CODE + (compute_code,))
+                                        "mia_shadow_max": p.mia_shadow_max,
+                                        "scenario": p.scenario, **config},
+                        upstream=list(upstream), data=self.exp.splits.fingerprint,
+                        code=ROW_CODE + (compute_code,))
         _, meta, _ = cache.cached("defense_row", key, lambda: ({}, compute()), self.exp.force)
         return meta
 
@@ -85,11 +85,11 @@ class DefenseStages:
         """Cache key of the ``method`` + Eq. 6 model for scenario ``kind``."""
         p = self.exp.profile
         return stage_key("adv_unlearned", {"method": method, "params": p.methods[method],
-                                                "kind": kind, "scenario": p.scenario, "seed": p.seed,
-                                                "defense": _fields(p.defense, ADV_FIELDS)},
-                              upstream=[self.exp.original_key()], data=self.exp.splits.fingerprint,
-                              code=ADV_CODE + (method_spec(method).module,
-                                               DefenseStages.adv_unlearned))
+                                           "kind": kind, "scenario": p.scenario, "seed": p.seed,
+                                           "defense": _fields(p.defense, ADV_FIELDS)},
+                         upstream=[self.exp.original_key()], data=self.exp.splits.fingerprint,
+                         code=ADV_CODE + (method_spec(method).module,
+                                          DefenseStages.adv_unlearned))
 
     def adv_unlearned(self, kind: str, method: str) -> Built:
         """The model unlearned with ``method`` plus adversarial unlearning (cached). ``meta`` holds
@@ -129,8 +129,8 @@ class DefenseStages:
         """Cache key of the purifier: the VAE fields of the defence config, the seed, the data."""
         p = self.exp.profile
         return stage_key("vae", {"vae": _fields(p.defense, VAE_FIELDS), "seed": p.seed},
-                              data=self.exp.splits.fingerprint,
-                              code=VAE_CODE + (DefenseStages.purifier_vae,))
+                         data=self.exp.splits.fingerprint,
+                         code=VAE_CODE + (DefenseStages.purifier_vae,))
 
     def purifier_vae(self) -> Built:
         """The VAE purifier trained on a seeded subset of the whole training split (cached).
@@ -187,10 +187,10 @@ class DefenseStages:
         pur = pur or self.purified(kind, method)
         p = self.exp.profile
         key = stage_key("eval", {"kind": kind, "mia_shadow_max": p.mia_shadow_max,
-                                      "scenario": p.scenario, "purified": True},
-                             upstream=[self.exp.unlearned_key(kind, method), self.vae_key()],
-                             data=self.exp.splits.fingerprint,
-                             code=EVAL_CODE + (DefenseStages.purified_evaluation,))
+                                 "scenario": p.scenario, "purified": True},
+                        upstream=[self.exp.unlearned_key(kind, method), self.vae_key()],
+                        data=self.exp.splits.fingerprint,
+                        code=EVAL_CODE + (DefenseStages.purified_evaluation,))
         fitted: list[MIAAttacker] = []
 
         def build() -> tuple[dict, dict]:

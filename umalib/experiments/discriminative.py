@@ -104,8 +104,8 @@ class Experiment:
     def original_key(self) -> str:
         p = self.profile
         return stage_key("original", {"model": p.model, "train": p.train, "seed": p.seed},
-                              data=self.splits.fingerprint,
-                              code=ORIGINAL_CODE + (Experiment.original, Experiment.new_model))
+                         data=self.splits.fingerprint,
+                         code=ORIGINAL_CODE + (Experiment.original, Experiment.new_model))
 
     def original(self) -> Built:
         """The original model trained on the whole training split (cached)."""
@@ -132,9 +132,9 @@ class Experiment:
             cfg["recipe"] = p.train
         # the method's own module, not the registry: editing SalUn must not rebuild FT
         return stage_key("unlearned", cfg, upstream=[self.original_key()],
-                              data=self.splits.fingerprint,
-                              code=(method_spec(method).module, "umalib.data.splits",
-                                    Experiment.unlearned))
+                         data=self.splits.fingerprint,
+                         code=(method_spec(method).module, "umalib.data.splits",
+                               Experiment.unlearned))
 
     def unlearned(self, kind: str, method: str, original: Built | None = None) -> Built:
         """The model unlearned with ``method`` in scenario ``kind`` (cached)."""
@@ -191,9 +191,9 @@ class Experiment:
         """Cached :meth:`evaluate` of "Original" or a method's model, plus its build seconds."""
         built = self.model(kind, method)
         key = stage_key("eval", {"kind": kind, "mia_shadow_max": self.profile.mia_shadow_max,
-                                      "scenario": self.profile.scenario},
-                             upstream=[built.key], data=self.splits.fingerprint,
-                             code=EVAL_CODE + (Experiment.evaluation,))
+                                 "scenario": self.profile.scenario},
+                        upstream=[built.key], data=self.splits.fingerprint,
+                        code=EVAL_CODE + (Experiment.evaluation,))
         _, meta, _ = cache.cached("eval", key, lambda: ({}, self.evaluate(built.model, kind)),
                                   self.force)
         return {**meta, "seconds": float(built.meta.get("seconds", float("nan")))}
@@ -203,9 +203,9 @@ class Experiment:
                  code: tuple = (), **overrides: Any) -> str:
         a = dataclasses.replace(self.profile.attack, **overrides)
         return stage_key(stage, {"attack": a, "eps": eps, "kind": kind,
-                                      "seed": self.profile.seed},
-                              upstream=upstream, data=self.splits.fingerprint,
-                              code=UMA_CODE + (Experiment.cached_uma,) + code)
+                                 "seed": self.profile.seed},
+                         upstream=upstream, data=self.splits.fingerprint,
+                         code=UMA_CODE + (Experiment.cached_uma,) + code)
 
     def attack_key(self, kind: str, method: str, eps: float, **overrides: Any) -> str:
         """Cache key of :meth:`attack`."""
@@ -260,7 +260,7 @@ class Experiment:
         eps_list = self.profile.attack.eps
         p = self.profile
         key = stage_key("attack_scores", {"kind": kind, "mia_shadow_max": p.mia_shadow_max,
-                                          "scenario": p.scenario, "eps": eps_list},
+                                     "scenario": p.scenario, "eps": eps_list},
                         upstream=[self.attack_key(kind, method, e, **overrides) for e in eps_list]
                         + [self.unlearned_key(kind, method), self.unlearned_key(kind, "retrain")],
                         data=self.splits.fingerprint,
@@ -287,7 +287,7 @@ class Experiment:
         """Cache key of :meth:`relearn`."""
         p = self.profile
         return stage_key("relearn", {"relearn": p.relearn, "kind": kind, "seed": p.seed,
-                                     "max_samples": p.attack.max_samples},
+                                "max_samples": p.attack.max_samples},
                          upstream=[self.unlearned_key(kind, method)], data=self.splits.fingerprint,
                          code=RELEARN_CODE + (Experiment.relearn,))
 

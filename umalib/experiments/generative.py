@@ -237,8 +237,8 @@ class GenerativeStages:
         stage reads (so that, e.g., a new SalUn learning rate does not retrain the MAE)."""
         g = self.g if fields is None else {f: getattr(self.g, f) for f in fields}
         return stage_key(stage, {"generative": g, "seed": self.exp.profile.seed, **extra},
-                              upstream=upstream, data=self.splits.fingerprint,
-                              code=MAE_CODE + (mae_config,) + code)
+                         upstream=upstream, data=self.splits.fingerprint,
+                         code=MAE_CODE + (mae_config,) + code)
 
     def _mae(self, tensors: dict[str, torch.Tensor]) -> MAE | HFMAE:
         m = MAE(self.cfg) if self.pretrained_dir is None else empty_vit_mae(self.pretrained_dir)

@@ -42,9 +42,9 @@ class VerificationStages:
                "batch_size": p.attack.batch_size, "mia_shadow_max": p.mia_shadow_max,
                "seed": p.seed}
         return stage_key("verify", cfg, upstream=[e.original_key(), e.unlearned_key(kind, method),
-                                                       e.unlearned_key(kind, "retrain")],
-                              data=e.splits.fingerprint,
-                              code=VERIFY_CODE + (VerificationStages.report,))
+                                                  e.unlearned_key(kind, "retrain")],
+                         data=e.splits.fingerprint,
+                         code=VERIFY_CODE + (VerificationStages.report,))
 
     def report(self, kind: str, method: str) -> dict[str, Any]:
         """:meth:`umalib.verify.Report.to_dict` of ``method``'s model in scenario ``kind``."""
