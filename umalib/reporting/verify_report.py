@@ -16,7 +16,7 @@ from ..budget import label
 from ..files import atomic_write
 from ..verify import Outcome, Report
 
-__all__ = ["header", "rows", "text", "markdown", "save", "plot_curve"]
+__all__ = ["header", "rows", "text", "markdown", "relearn_line", "save", "plot_curve"]
 
 
 def header(report: Report) -> str:

@@ -97,7 +97,8 @@ def attack_panel(exp: Experiment, *, interactive: bool = False, show: bool = Tru
     step_options = sorted({*(2.0 ** k / 255 for k in range(-2, 4)),
                            *exp.profile.ablation.step_sizes, d["step_size"]})
     controls = {
-        "method": w.Dropdown(options=[m for m in exp.profile.methods if m != "retrain"], value=d["method"], description="method"),
+        "method": w.Dropdown(options=[m for m in exp.profile.methods if m != "retrain"],
+                             value=d["method"], description="method"),
         "eps": w.SelectionSlider(options=[(budget.label(e), e) for e in eps_options],
                                  value=d["eps"], description="eps"),
         "step_size": w.SelectionSlider(options=[(budget.label(s), s) for s in step_options],
