@@ -47,8 +47,9 @@ def relearn_row(exp: Experiment, kind: str, method: str) -> dict[str, float]:
 
 def unlearning_table(exp: Experiment, kind: str, methods: Sequence[str] | None = None
                      ) -> pd.DataFrame:
-    """Rows Original + ``methods`` (default: the profile's, in order); columns :data:`UNLEARNING_COLUMNS` (seconds = wall time
-    of training / unlearning when the artifact was built)."""
+    """Rows Original + ``methods`` (default: the profile's, in order); columns
+    :data:`UNLEARNING_COLUMNS` (seconds = wall time of training / unlearning when the artifact
+    was built)."""
     rows = []
     for m in ("Original",) + tuple(exp.profile.methods if methods is None else methods):
         ev = exp.evaluation(kind, m)
@@ -60,8 +61,8 @@ def attack_table(exp: Experiment, kind: str, methods: Sequence[str] | None = Non
                  **attack_overrides: object) -> tuple[pd.DataFrame, dict[str, dict]]:
     """Tables 1/2: clean TA/UA/MIA (whole forget set), UA/MIA/residual under UMA at each of the
     profile's eps (on the attack subset) and the relearning probe's forget accuracy after k
-    steps (``relearn_<k>``, same subset; not in the paper). Returns the table and, per method, the raw
-    attack results by eps (for figures).
+    steps (``relearn_<k>``, same subset; not in the paper). Returns the table and, per method,
+    the raw attack results by eps (for figures).
     """
     eps_list = exp.profile.attack.eps
     rows, raw = [], {}
