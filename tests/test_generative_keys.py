@@ -28,6 +28,7 @@ STAGES = {
 OTHER_ROUTES = {
     "GenerativeStages.splits": "the data fingerprint of the sampled images",
     "GenerativeStages.budget": "the attack key's eps, step_size and steps values",
+    "GenerativeStages._steps": "the attack key's steps value (budget resolves it)",
     "GenerativeStages._check_fid_samples": "a refusal: it never changes an artifact",
 }
 

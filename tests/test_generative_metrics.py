@@ -272,9 +272,9 @@ def test_budget_curve_steps_follow_the_box():
     stages = GenerativeStages(SimpleNamespace(profile=quick, splits=split))
     steps = {k: stages.budget(None if k is None else k / 255).steps
              for k in (2, 4, 8, 16, 32, 64, None)}
-    # max(15, ceil(3 eps / step)) for the curve's own budgets; Table 7's 8/255 and the
-    # unbounded attack keep the profile's 60
-    assert steps == {2: 15, 4: 15, 8: 60, 16: 24, 32: 24, 64: 48, None: 60}
+    # max(15, ceil(3 eps / step)) for every bounded budget, Table 7's 8/255 included; the
+    # unbounded attack keeps the profile's 60
+    assert steps == {2: 15, 4: 15, 8: 24, 16: 24, 32: 24, 64: 48, None: 60}
     every = GenerativeStages(SimpleNamespace(profile=config.load(
         "quick", **{"generative.budget_min_steps": None}), splits=split))
     assert {every.budget(None if k is None else k / 255).steps for k in steps} == {60}

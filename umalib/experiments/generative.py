@@ -358,15 +358,17 @@ class GenerativeStages:
 
         Budget-curve steps are eps / 8 clamped to [step_size, unbounded_step_size]: 60 sign
         steps of 1/255 cannot reach the corners of a 64/255 box, and steps far above eps only
-        bounce between its faces; 8/255 keeps Table 7's 1/255, so that attack is shared. Their
-        number is max(budget_min_steps, ceil(3 eps / step)), at most generative.steps, when
-        generative.budget_min_steps is set; Table 7's and the unbounded attack keep steps.
+        bounce between its faces; 8/255 keeps Table 7's 1/255, so that attack is shared. Every
+        bounded attack, Table 7's included, runs max(budget_min_steps, ceil(3 eps / step))
+        steps, at most generative.steps, when generative.budget_min_steps is set (quick, 3
+        seeds: Table 7's 8/255 at 24 steps closes the same share of the L1 gap as at 60, to 0.02
+        points); the unbounded attack keeps steps (at 24 it closed up to 9 points less).
         """
         if eps is None:
             return Attack(None, self.g.unbounded_step_size, self.g.steps)
         number = isinstance(eps, numbers.Real) and not isinstance(eps, bool)
         if number and math.isclose(eps, self.g.eps, rel_tol=1e-6):
-            return Attack(self.g.eps, self.g.step_size, self.g.steps)
+            return Attack(self.g.eps, self.g.step_size, self._steps(self.g.eps, self.g.step_size))
         match = [e for e in self.g.budget_eps if number and math.isclose(eps, e, rel_tol=1e-6)]
         if not match:
             allowed = [budget_label(e) for e in sorted({self.g.eps, *self.g.budget_eps})]
@@ -375,10 +377,14 @@ class GenerativeStages:
                              f"got {eps!r}")
         eps = match[0]
         step = min(max(eps / 8, self.g.step_size), self.g.unbounded_step_size)
-        steps = self.g.steps
-        if self.g.budget_min_steps is not None:
-            steps = min(steps, max(self.g.budget_min_steps, math.ceil(3 * eps / step - 1e-9)))
-        return Attack(eps, step, steps)
+        return Attack(eps, step, self._steps(eps, step))
+
+    def _steps(self, eps: float, step: float) -> int:
+        """Sign steps of a bounded attack: max(budget_min_steps, ceil(3 eps / step)), at most
+        generative.steps; generative.steps when budget_min_steps is None."""
+        if self.g.budget_min_steps is None:
+            return self.g.steps
+        return min(self.g.steps, max(self.g.budget_min_steps, math.ceil(3 * eps / step - 1e-9)))
 
     def attacked(self, method: str, side: str, eps: float | None) -> dict[str, torch.Tensor]:
         """UMA on the generator: I3 at the L-inf budget ``eps`` (a fraction of the pixel range,
