@@ -6,8 +6,8 @@
 First, with ``--workers`` > 1 (default on a CPU: one per core), every stage of every seed is
 built into the cache by that many single-threaded processes (:func:`umalib.experiments.jobs.
 build_all`; small models use two processes better than two threads); the notebooks then read
-their stages from the cache. Notebooks in ``notebooks/`` run in numeric order; executed copies go to
-``runs/<profile>/``; figures and tables go to ``figures/<profile>/``. A summary table at the
+their stages from the cache. Notebooks in ``notebooks/`` run in numeric order; executed copies
+go to ``runs/<profile>/``; figures and tables go to ``figures/<profile>/``. A summary table at the
 end gives, per notebook: wall time, cache hits / builds, and the output files written.
 Exits non-zero if any notebook fails. ``--set`` passes config overrides to every notebook (e.g.
 ``--set 'plugins=["my_lab.uniform"]' --set methods+=Uniform`` runs a method of your own); the
@@ -129,6 +129,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = ap.parse_args(argv)
     if args.timeout <= 0:
         ap.error("--timeout must be > 0")
+    if args.workers is not None and args.workers < 1:
+        ap.error("--workers must be >= 1")
     extra: dict = {"DEVICE": args.device}
     try:
         if args.set:
