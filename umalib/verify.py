@@ -45,7 +45,7 @@ from torch import nn
 from .attacks.probe import run_probe
 from .attacks.uma import UMAResult, _better, parse_eps
 from .budget import label
-from .config import STRENGTHS
+from .config import STRENGTHS, RelearnConfig
 from .metrics.classification import predict, residual_flags
 from .metrics.mia import MIAAttacker
 
@@ -331,11 +331,9 @@ def verify(original: Model, unlearned: Model, forget: Data, *, retrained: Model 
     attacks, upper, settings = _run_ladder(t, eps_v, rungs, strength == "strong")
     t_attack = time.perf_counter() - t_attack
     curve = _curve(t, budgets, rungs, eps_v, attacks)
-    report = _build_report(t, inp, eps_v, strength, threshold, clean, (attacks, upper, settings),
-                           curve, t0, t_attack)
-    report.relearn = _relearn(t, inp, relearn_steps)
-    report.seconds = time.perf_counter() - t0
-    return report
+    relearn = _relearn(t, inp, relearn_steps)
+    return _build_report(t, inp, eps_v, strength, threshold, clean, (attacks, upper, settings),
+                         curve, relearn, t0, t_attack)
 
 
 def _check_settings(eps: float | str, step_size: float | str,
@@ -553,22 +551,19 @@ def _curve(t: _Target, budgets: list[float], rungs: list[Rung], eps: float,
     return rows
 
 
-# Relearning settings of the verifier's line: the quick profile's (umalib.config.RelearnConfig).
-RELEARN_LR, RELEARN_BATCH = 0.01, 128
-
-
 def _relearn(t: _Target, inp: _Inputs, steps: int) -> dict[str, Any] | None:
     """The retain-only relearning probe on copies of the unlearned (and retrained) model: UA of
     the attacked samples before and after ``steps`` SGD steps; None without retain data."""
     if inp.retain is None or steps == 0:
         return None
-    out: dict[str, Any] = {"steps": steps, "lr": RELEARN_LR, "batch_size": RELEARN_BATCH,
+    r = RelearnConfig()  # the settings of the profiles' relearning probe
+    out: dict[str, Any] = {"steps": steps, "lr": r.lr, "batch_size": r.batch_size,
                            "retrained": None, "seconds": 0.0}
     for name in ("unlearned", "retrained"):
         if name in t.models:
             res = run_probe("relearn", None, t.models[name], t.x, t.y, *inp.retain,
-                            steps=(0, steps), lr=RELEARN_LR, batch_size=RELEARN_BATCH,
-                            seed=t.seed, device=t.device)
+                            steps=(0, steps), lr=r.lr, momentum=r.momentum,
+                            batch_size=r.batch_size, seed=t.seed, device=t.device)
             out[name] = {str(k): v for k, v in res.accuracy.items()}
             out["seconds"] += res.seconds
     return out
@@ -577,9 +572,11 @@ def _relearn(t: _Target, inp: _Inputs, steps: int) -> dict[str, Any] | None:
 # ----------------------------------------------------------------------------- the verdict
 def _build_report(t: _Target, inp: _Inputs, eps: float, strength: str, threshold: float,
                   clean: Outcome, ladder_out: tuple[list[Outcome], Outcome | None, list[dict]],
-                  curve: list[dict], t0: float, attack_seconds: float) -> Report:
+                  curve: list[dict], relearn: dict[str, Any] | None, t0: float,
+                  attack_seconds: float) -> Report:
     """The :class:`Report`: the verdict on the decisive attack, the original's and retrained
-    model's clean UA, and the times (``t0``: when :func:`verify` started)."""
+    model's clean UA, the relearning line, and the times (``t0``: when :func:`verify`
+    started)."""
     attacks, upper, settings = ladder_out
     retr = t.retrained
     decision, verdict, rule = _verdict(attacks[-1], strength, inp.scenario, threshold,
@@ -591,7 +588,7 @@ def _build_report(t: _Target, inp: _Inputs, eps: float, strength: str, threshold
         original_UA=Share.of(t.orig_logits.argmax(1) == t.y), clean=clean, attacks=attacks,
         upper_bound=upper, retrained_UA=retrained_UA,
         verdict=verdict, decision=decision, rule=rule, settings=settings, curve=curve,
-        seconds=time.perf_counter() - t0, attack_seconds=attack_seconds)
+        relearn=relearn, seconds=time.perf_counter() - t0, attack_seconds=attack_seconds)
 
 
 def _verdict(o: Outcome, strength: str, scenario: str, threshold: float, has_ref: bool,

@@ -265,8 +265,8 @@ class ScenarioData:
                        ) -> tuple[torch.Tensor, torch.Tensor]:
         """``k`` forget images a relearning probe may train on, outside
         :meth:`attack_subset` (the last ``k`` of the same seeded permutation, so they are never
-        scored). ValueError when the forget set has fewer than ``max_samples + k`` images
-        (with ``max_samples`` None: fewer than ``k + 1``)."""
+        scored). ValueError when ``max_samples`` is None (the whole forget set is scored) or
+        the forget set has fewer than ``max_samples + k`` images."""
         x, y = self.forget
         need = (max_samples or 0) + k
         if max_samples is None or len(y) < need:

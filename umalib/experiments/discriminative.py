@@ -13,6 +13,7 @@ and notebook 02 reuses what notebook 01 built.
 from __future__ import annotations
 
 import dataclasses
+import functools
 import time
 from functools import cached_property
 from typing import Any, Callable
@@ -231,7 +232,7 @@ class Experiment:
         def build() -> tuple[dict, dict]:
             x, y = self.scenario(kind).attack_subset(a.max_samples, self.profile.seed)
             # the registry's UMA through the probe base (modes owned and restored), or a wrapper
-            run = (lambda o, u, *r, **kw: run_probe("uma", o, u, *r, **kw)) if attack is None else attack
+            run = functools.partial(run_probe, "uma") if attack is None else attack
             res = run(self.original().model, target_model(), x, labels=y, eps=eps,
                          step_size=a.step_size, steps=a.steps, loss=a.loss, init=a.init,
                          restarts=a.restarts, momentum=a.momentum, batch_size=a.batch_size,

@@ -170,9 +170,9 @@ def job_costs(p: config.Profile) -> dict[str, float]:
     unl = 0.0
     for f in forget.values():
         retain = n - f
-        for k, c in m.items():  # an epoch over what the method reads (IU: its samples)
+        for k, c in m.items():  # epochs over what the method reads, plus per-sample passes
             reads = (retain + f) if method_spec(k).uses_forget_set else retain
-            unl += getattr(c, "samples", 0) if k == "IU" else c.epochs * reads
+            unl += c.epochs * reads + getattr(c, "samples", 0)  # (IU's WoodFisher samples)
     cost["unlearned"] = unl
     attacked = {k: min(f, a.max_samples or f) for k, f in forget.items()}
     approx = len(m) - 1  # every method but retrain is attacked

@@ -54,16 +54,15 @@ class SCRUBConfig(MethodConfig):
 
     def __post_init__(self) -> None:
         super().__post_init__()
-        for name in ("forget_batch_size", "msteps"):
+        for name, low in (("forget_batch_size", 1), ("msteps", 0)):
             v = getattr(self, name)
-            if not (isinstance(v, int) and not isinstance(v, bool) and v >= 0 + (name != "msteps")):
-                raise ValueError(f"methods.SCRUB.{name} must be an integer >= "
-                                 f"{0 + (name != 'msteps')}, got {v!r}")
-        for name in ("gamma", "alpha", "kd_t"):
+            if not (isinstance(v, int) and not isinstance(v, bool) and v >= low):
+                raise ValueError(f"methods.SCRUB.{name} must be an integer >= {low}, got {v!r}")
+        for name, positive in (("gamma", False), ("alpha", False), ("kd_t", True)):
             v = getattr(self, name)
-            if not (isinstance(v, (int, float)) and 0 <= v < float("inf")) or (name == "kd_t" and v == 0):
-                raise ValueError(f"methods.SCRUB.{name} must be a finite number >= 0"
-                                 f"{' (> 0 for kd_t)' if name == 'kd_t' else ''}, got {v!r}")
+            if not (isinstance(v, (int, float)) and 0 <= v < float("inf") and (v > 0 or not positive)):
+                raise ValueError(f"methods.SCRUB.{name} must be a finite number "
+                                 f"{'> 0' if positive else '>= 0'}, got {v!r}")
         if not (isinstance(self.milestones, tuple) and all(isinstance(m, int) for m in self.milestones)):
             raise ValueError(f"methods.SCRUB.milestones must be a tuple of integers, got {self.milestones!r}")
 
