@@ -353,6 +353,46 @@ class GenerativeConfig:
         _check_eps("generative.unbounded_step_size", self.unbounded_step_size)
 
 
+INTERPOLATIONS = ("bilinear", "bicubic", "nearest")
+
+
+@dataclass(frozen=True)
+class InputSizeConfig:
+    """Notebook 03's input-size study: the generative experiment repeated on the same images
+    resized to each of ``sizes`` pixels (``interpolation``; the native size is the dataset's
+    own), with the MAE's patch size scaled by the same factor, so that the patch grid, the
+    mask and the transformer blocks stay the same and only the patch embedding and the pixel
+    head grow. Every other generative setting is the profile's.
+
+    ``samples`` held-out images per side are attacked and scored at every size (the native
+    size reads the first ``samples`` of notebook 03's own attacks, which are per-image
+    independent); ``budget_eps`` are UMA's L-inf budgets (fractions of the pixel range, each
+    one of generative.eps and generative.budget_eps), plus the unbounded attack. ``sizes=()``
+    turns the study off; so does ``generative.pretrained`` (a pretrained MAE has one input
+    size).
+    """
+
+    sizes: tuple[int, ...] = ()
+    samples: int = 100
+    budget_eps: tuple[float, ...] = (2 / 255, 4 / 255, 8 / 255, 16 / 255)
+    interpolation: str = "bilinear"
+
+    def __post_init__(self) -> None:
+        _check(isinstance(self.sizes, tuple)
+               and all(isinstance(s, int) and not isinstance(s, bool) and s > 0 for s in self.sizes)
+               and list(self.sizes) == sorted(set(self.sizes)),
+               "input_size.sizes", "an increasing tuple of distinct image sizes in pixels "
+               "(multiples of the dataset's own), or () for no study", self.sizes)
+        _pos_int("input_size.samples", self.samples)
+        _check(isinstance(self.budget_eps, tuple) and len(self.budget_eps) > 0
+               and list(self.budget_eps) == sorted(set(self.budget_eps)),
+               "input_size.budget_eps", "an increasing tuple of distinct budgets", self.budget_eps)
+        for e in self.budget_eps:
+            _check_eps("input_size.budget_eps", e)
+        _check(self.interpolation in INTERPOLATIONS, "input_size.interpolation",
+               f"one of {INTERPOLATIONS}", self.interpolation)
+
+
 @dataclass(frozen=True)
 class DefenseConfig:
     """Adversarial unlearning (Eq. 6) and VAE purification (Appendix A.2).
@@ -472,6 +512,7 @@ class Profile:
     ablation: AblationConfig = field(default_factory=AblationConfig)
     verify: VerifyConfig = field(default_factory=VerifyConfig)
     relearn: RelearnConfig = field(default_factory=RelearnConfig)
+    input_size: InputSizeConfig = field(default_factory=InputSizeConfig)
     # MIA shadow set: members = first N retain samples, non-members = N test samples; the
     # reference uses N = the test set size (None). The RBF SVC fit grows ~quadratically in N.
     mia_shadow_max: int | None = None
@@ -490,6 +531,7 @@ class Profile:
         _check(isinstance(self.plugins, tuple) and all(isinstance(m, str) and m for m in self.plugins),
                "plugins", "a tuple of importable module names", self.plugins)
         self._check_methods(method_registry(self.plugins))
+        self._check_input_size()
         if self.mia_shadow_max is not None:
             _pos_int("mia_shadow_max", self.mia_shadow_max, 10)
 
@@ -515,6 +557,25 @@ class Profile:
         for _kind, m in self.verify.models:
             _check(m in names and m != "retrain", "verify.models",
                    f"(scenario, method in {[n for n in names if n != 'retrain']})", m)
+
+    def _check_input_size(self) -> None:
+        """The input-size study runs the trained-here MAE at the generative config's budgets
+        on at most its evaluation images (the image sizes are checked against the dataset by
+        the stages, which know it)."""
+        st, g = self.input_size, self.generative
+        if not st.sizes or g.pretrained is not None:  # no study (a pretrained MAE: one size)
+            return
+        _check(st.samples <= g.eval_samples, "input_size.samples",
+               f"at most generative.eval_samples = {g.eval_samples}", st.samples)
+        if g.fid_features == "domain":
+            _check(st.samples >= 5 * g.feature_dim, "input_size.samples",
+                   f"at least 5 x generative.feature_dim = {5 * g.feature_dim} (FID needs N >= 5 D)",
+                   st.samples)
+        known = (g.eps, *g.budget_eps)
+        for e in st.budget_eps:
+            _check(any(math.isclose(e, k, rel_tol=1e-6) for k in known), "input_size.budget_eps",
+                   "budgets of generative.eps or generative.budget_eps "
+                   f"{[round(k * 255, 3) for k in known]} (x 1/255)", e)
 
     def describe(self) -> str:
         """Multi-line human-readable summary including the deviations from the paper."""
@@ -610,6 +671,7 @@ def _quick() -> Profile:
         defense=DefenseConfig(adv_steps=2, adv_step_size=8 / 255, vae_latent=64, vae_width=16,
                               vae_epochs=5, vae_lr=3e-3, vae_beta=0.01),
         ablation=AblationConfig(max_samples=200),
+        input_size=InputSizeConfig(sizes=(28, 56, 112), samples=100),
         verify=VerifyConfig(max_samples=200),
         notes=_QUICK_NOTES,
     )
@@ -641,6 +703,7 @@ def _smoke() -> Profile:
                                 max_samples=32),
         verify=VerifyConfig(max_samples=16),
         relearn=RelearnConfig(steps=(0, 2, 5), forget_samples=8, forget_per_batch=4, batch_size=32),
+        input_size=InputSizeConfig(sizes=(28, 56), samples=16, budget_eps=(4 / 255, 8 / 255)),
         notes=("smoke test sizes: numbers are meaningless, code paths are the real ones",)
         + _QUICK_NOTES[:1],
     )

@@ -138,6 +138,7 @@ def _external_digest(module: str) -> str:
     return _digest_source(Path(path).read_text())
 
 
+@lru_cache(maxsize=None)
 def _function_digest(fn: Any) -> str:
     return _digest_source(inspect.getsource(fn))
 
@@ -195,16 +196,26 @@ def builder_functions(fn: Any) -> list[Any]:
         if name in out:
             continue
         out[name] = f
-        owner = f.__globals__.get(f.__qualname__.split(".")[0])
-        own = owner if isinstance(owner, type) else None
-        for node in ast.walk(ast.parse(textwrap.dedent(inspect.getsource(f)))):
-            if isinstance(node, ast.Attribute):
-                cls = {"self": own, "exp": _experiment_class()}.get(_stage_object(node.value))
-                if cls is not None:
-                    todo.append(_unwrap(inspect.getattr_static(cls, node.attr, None)))
-            elif isinstance(node, ast.Name):
-                todo.append(_unwrap(f.__globals__.get(node.id)))
+        todo += _named_functions(f)
     return [out[k] for k in sorted(out)]
+
+
+@lru_cache(maxsize=None)
+def _named_functions(f: Any) -> tuple[Any, ...]:
+    """The functions ``f``'s source reaches as ``self.<name>``, ``exp.<name>`` or a global name
+    (None where a name is no function); read once per process, like a module's digest, so that
+    one run keys its stages on one version of the code even if a file is edited meanwhile."""
+    owner = f.__globals__.get(f.__qualname__.split(".")[0])
+    own = owner if isinstance(owner, type) else None
+    found = []
+    for node in ast.walk(ast.parse(textwrap.dedent(inspect.getsource(f)))):
+        if isinstance(node, ast.Attribute):
+            cls = {"self": own, "exp": _experiment_class()}.get(_stage_object(node.value))
+            if cls is not None:
+                found.append(_unwrap(inspect.getattr_static(cls, node.attr, None)))
+        elif isinstance(node, ast.Name):
+            found.append(_unwrap(f.__globals__.get(node.id)))
+    return tuple(found)
 
 
 def _stage_object(node: ast.AST) -> str:
@@ -248,3 +259,5 @@ def clear() -> None:
     """Forget cached digests (after ``SOURCE_DIR`` changed or sources were edited)."""
     module_closure.cache_clear()
     _module_digest.cache_clear()
+    _function_digest.cache_clear()
+    _named_functions.cache_clear()

@@ -5,7 +5,9 @@
 Writes ``figures/<profile>/claims.csv`` and ``claims.md`` and prints the counts. ``--readme``
 also rewrites the scoreboard between the README's ``<!-- claims:start -->`` and
 ``<!-- claims:end -->`` markers and the short Table 1 between ``<!-- table1:start -->`` and
-``<!-- table1:end -->`` (the committed quick run; a test keeps them in step).
+``<!-- table1:end -->`` and notebook 03's input-size study at Table 7's budget between
+``<!-- input_size:start -->`` and ``<!-- input_size:end -->`` (the committed quick run; tests
+keep them in step).
 """
 
 from __future__ import annotations
@@ -16,8 +18,10 @@ from typing import Sequence
 
 import pandas as pd
 
+from ..budget import to_255
 from ..cache import REPO_ROOT
-from ..config import PROFILES
+from ..config import PROFILES, GenerativeConfig
+from ..experiments.input_size import at_budget
 from ..files import atomic_write
 from ..reporting import claims
 from ..reporting.files import to_markdown
@@ -44,6 +48,20 @@ def short_table1(t1: pd.DataFrame) -> str:
 def table1_block(t1: pd.DataFrame) -> str:
     """The README's short Table 1 between its markers."""
     return "<!-- table1:start -->\n" + short_table1(t1) + "\n<!-- table1:end -->"
+
+
+def input_size_block(study: pd.DataFrame, eps: float = to_255(GenerativeConfig.eps)) -> str:
+    """The README's input-size table between its markers: the share of the L1 gap closed at
+    ``eps`` (units of 1/255; default Table 7's 8/255) and unbounded, and the original
+    inpainter's own error, per method, set and size (means ± std)."""
+    view = at_budget(study, eps)[["method", "set", "size", "input_values", "closed",
+                                   "closed_std", "closed_unbounded", "closed_unbounded_std",
+                                   "original_L1_per_pixel", "original_L1_per_pixel_std"]]
+    view = view.rename(columns={"closed": f"closed at {eps:g}/255",
+                                "closed_std": f"closed at {eps:g}/255_std",
+                                "original_L1_per_pixel": "L1(I1, I0) per value",
+                                "original_L1_per_pixel_std": "L1(I1, I0) per value_std"})
+    return ("<!-- input_size:start -->\n" + to_markdown(view) + "\n<!-- input_size:end -->")
 
 
 def replace_block(text: str, block: str) -> str:
@@ -76,6 +94,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         t1 = figures / "table1_classwise.csv"
         if t1.is_file():
             text = replace_block(text, table1_block(pd.read_csv(t1)))
+        study = figures / "gen_input_size.csv"
+        if study.is_file():
+            text = replace_block(text, input_size_block(pd.read_csv(study)))
         atomic_write(readme, lambda p: Path(p).write_text(text))
         print(f"README scoreboard rewritten from {figures.name}/claims.csv")
     return 0

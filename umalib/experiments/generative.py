@@ -18,6 +18,7 @@ from typing import TYPE_CHECKING, Any
 
 import pandas as pd
 import torch
+import torch.nn.functional as F
 
 from .. import cache
 from ..attacks.probe import run_probe
@@ -120,21 +121,31 @@ class GenerativeStages:
     Parameters are checked here, before anything is trained or loaded.
     """
 
-    def __init__(self, exp: Experiment) -> None:
+    def __init__(self, exp: Experiment, g: GenerativeConfig | None = None,
+                 resize: int | None = None, interpolation: str = "bilinear") -> None:
+        """``g`` replaces the profile's generative config and ``resize`` (pixels) resizes
+        every image the stages read (``interpolation``, then clamped to [0, 1]); both serve
+        the input-size study (:mod:`umalib.experiments.input_size`). A resized stage's cache
+        keys carry the size and the interpolation with the data's fingerprint."""
         self.exp = exp
-        self.g = exp.profile.generative
+        self.g = g if g is not None else exp.profile.generative
         self.pretrained_dir = data_path(self.g.pretrained) if self.g.pretrained else None
+        self.resize, self.interpolation = resize, interpolation
         self._models: dict[str, MAE | HFMAE] = {}  # see model()
+        if resize is not None and (self.pretrained_dir is not None or self.g.dataset is not None):
+            raise ValueError("resize applies to the MAE trained here on the profile's dataset")
+        if resize is not None and not (isinstance(resize, int) and resize > 0):
+            raise ValueError(f"resize must be a positive number of pixels, got {resize!r}")
         if self.pretrained_dir is not None:
             check_vit_mae_dir(self.pretrained_dir, weights=True)  # a node would fail without them
             self.cfg = read_vit_mae_config(self.pretrained_dir)
         else:
             c, h, _ = exp.splits.shape
-            self.cfg = mae_config(self.g, c, h)
+            self.cfg = mae_config(self.g, c, resize or h)
         if self.g.dataset is None:
             sp = exp.splits
             shape = (self.cfg.channels, self.cfg.image_size, self.cfg.image_size)
-            if sp.shape != shape:
+            if self.pretrained_dir is not None and sp.shape != shape:
                 raise ValueError(f"the pretrained MAE takes {shape} images, {sp.name} has "
                                  f"{sp.shape}: set generative.dataset='imagenet'")
             bad = [k for k in self.g.forget_classes if k >= sp.num_classes]
@@ -171,6 +182,24 @@ class GenerativeStages:
         self._check_fid_samples(int(min(forget.sum(), (~forget).sum())))
         return sp
 
+    @property
+    def fingerprint(self) -> str:
+        """The images' fingerprint in every cache key: the splits', plus the resize."""
+        extra = f"|resize {self.resize} {self.interpolation}" if self.resize else ""
+        return self.splits.fingerprint + extra
+
+    def images(self, x: torch.Tensor) -> torch.Tensor:
+        """uint8 images of the splits as the stages' float images in [0, 1] (resized when the
+        stages are)."""
+        x = to_float(x)
+        if self.resize is None:
+            return x
+        size = (self.resize, self.resize)
+        kw = {} if self.interpolation == "nearest" else {"align_corners": False}
+        out = torch.cat([F.interpolate(x[i:i + 2048], size=size, mode=self.interpolation, **kw)
+                         for i in range(0, len(x), 2048)])
+        return out.clamp_(0, 1)  # bicubic overshoots
+
     def describe(self) -> str:
         """One paragraph: the model, its data, the attack and the metrics' features."""
         g = self.g
@@ -181,6 +210,8 @@ class GenerativeStages:
             model = (f"MAE {self.cfg}, {g.epochs} epochs, {100 * g.centre_share:.0f}% of the "
                      f"batches masked like the evaluation")
         data = "ImageNet-1k sample" if g.dataset == "imagenet" else "the profile's dataset"
+        if self.resize:
+            data += f", resized to {self.resize}x{self.resize} ({self.interpolation})"
         return (f"{model}; images: {data}; forget classes {g.forget_classes}; {g.eval_samples} "
                 f"held-out images per side; UMA {g.steps} steps, eps {budget_label(g.eps)} (step "
                 f"{budget_label(g.step_size)}) and unbounded (step "
@@ -214,7 +245,7 @@ class GenerativeStages:
     def _side(self, x: torch.Tensor, y: torch.Tensor, forget: bool, n: int) -> tuple[torch.Tensor, torch.Tensor]:
         m = torch.isin(y, torch.tensor(self.g.forget_classes))
         m = m if forget else ~m
-        return to_float(x[m][:n]), y[m][:n]
+        return self.images(x[m][:n]), y[m][:n]
 
     def unlearn_data(self) -> tuple[torch.Tensor, torch.Tensor]:
         """(retain_x, forget_x): training images used to unlearn."""
@@ -237,8 +268,8 @@ class GenerativeStages:
         stage reads (so that, e.g., a new SalUn learning rate does not retrain the MAE)."""
         g = self.g if fields is None else {f: getattr(self.g, f) for f in fields}
         return stage_key(stage, {"generative": g, "seed": self.exp.profile.seed, **extra},
-                         upstream=upstream, data=self.splits.fingerprint,
-                         code=MAE_CODE + (mae_config,) + code)
+                         upstream=upstream, data=self.fingerprint,
+                         code=MAE_CODE + (mae_config, GenerativeStages.images) + code)
 
     def _mae(self, tensors: dict[str, torch.Tensor]) -> MAE | HFMAE:
         m = MAE(self.cfg) if self.pretrained_dir is None else empty_vit_mae(self.pretrained_dir)
@@ -272,7 +303,7 @@ class GenerativeStages:
                                                   "source": str(self.pretrained_dir)}, False)
 
         def build() -> tuple[dict, dict]:
-            x = to_float(self.splits.x_train[: self.g.train_subset])
+            x = self.images(self.splits.x_train[: self.g.train_subset])
             t0 = time.perf_counter()
             mae, losses = train_mae(self.cfg, x, epochs=self.g.epochs, batch_size=self.g.batch_size,
                                     lr=self.g.lr, seed=self.exp.profile.seed, device=self.exp.device,
@@ -452,14 +483,14 @@ class GenerativeStages:
 
         def build() -> tuple[dict, dict]:
             sp = self.splits
-            x = to_float(sp.x_train[: self.g.train_subset])
+            x = self.images(sp.x_train[: self.g.train_subset])
             t0 = time.perf_counter()
             net, losses = train_region_classifier(
                 x, sp.y_train[: self.g.train_subset], box, num_classes=k,
                 feature_dim=self.g.feature_dim, epochs=self.g.feature_epochs,
                 seed=self.exp.profile.seed, device=self.exp.device, progress=self.exp.progress)
             with torch.no_grad():  # batch by batch: the ImageNet route's floats are large
-                pred = torch.cat([net(to_float(sp.x_test[i:i + 1024]).to(self.exp.device))
+                pred = torch.cat([net(self.images(sp.x_test[i:i + 1024]).to(self.exp.device))
                                   .argmax(1).cpu() for i in range(0, len(sp.x_test), 1024)])
             acc = float((pred == sp.y_test).float().mean()) * 100
             return cpu_state(net), {"losses": losses, "test_acc": acc,
@@ -566,14 +597,13 @@ class GenerativeStages:
                 "I3 unbounded": self.attacked(method, side, None)["outputs"][:n]}
 
 
-def budget_closed(i1: torch.Tensor, i2: torch.Tensor,
-                  i3: list[tuple[float, torch.Tensor]]) -> list[dict[str, float]]:
-    """Rows ``eps, L1_per_image, closed`` of a budget curve from I1, I2 (N, C, H, W) and the
-    attacked outputs I3 at increasing budgets ``[(eps, images), ...]``; L1 in 0-255 units per
-    image (sum over values, mean over images). I3 at a budget is, per image, the closest to I1
-    of the outputs at every budget up to it (a perturbation within a smaller ball lies within
-    the larger one), so ``closed`` never decreases with eps.
-    """
+def _l1_per_image(a: torch.Tensor, ref: torch.Tensor) -> torch.Tensor:
+    """L1 between two image batches per image, in 0-255 units (sum over values), float64."""
+    return (a.double() - ref.double()).abs().flatten(1).sum(1) * 255.0
+
+
+def _check_budgets(i1: torch.Tensor, i2: torch.Tensor,
+                   i3: list[tuple[float, torch.Tensor]]) -> None:
     if not i3:
         raise ValueError("i3 must hold at least one budget")
     eps = [e for e, _ in i3]
@@ -582,14 +612,42 @@ def budget_closed(i1: torch.Tensor, i2: torch.Tensor,
     for name, t in (("i2", i2), *((f"i3 at {e}", x) for e, x in i3)):
         if t.shape != i1.shape:
             raise ValueError(f"{name} has shape {tuple(t.shape)}, I1 {tuple(i1.shape)}")
-    per_image = lambda a: (a.double() - i1.double()).abs().flatten(1).sum(1) * 255.0
-    gap = float(per_image(i2).mean())
-    rows, best = [], None
+
+
+def nested_best(i1: torch.Tensor, i2: torch.Tensor, i3: list[tuple[float, torch.Tensor]]
+                ) -> list[tuple[float, torch.Tensor, torch.Tensor]]:
+    """``[(eps, images, L1 per image), ...]``: at each of the increasing budgets of ``i3``
+    (``[(eps, images), ...]``), per image the output closest to ``i1`` among the outputs at
+    every budget up to it (a perturbation within a smaller ball lies within the larger one).
+    L1 in 0-255 units per image; ``i2`` (the unattacked outputs) only has its shape checked."""
+    _check_budgets(i1, i2, i3)
+    out, best, best_d = [], None, None
     for e, x in i3:
-        d = per_image(x)
-        best = d if best is None else torch.minimum(best, d)
-        l1 = float(best.mean())
-        rows.append({"eps": float(e), "L1_per_image": l1,
+        d = _l1_per_image(x, i1)
+        if best is None:
+            best, best_d = x, d
+        else:
+            better = d < best_d
+            best = torch.where(better.view(-1, *([1] * (x.dim() - 1))), x, best)
+            best_d = torch.minimum(best_d, d)
+        out.append((float(e), best, best_d))
+    return out
+
+
+def budget_closed(i1: torch.Tensor, i2: torch.Tensor,
+                  i3: list[tuple[float, torch.Tensor]]) -> list[dict[str, float]]:
+    """Rows ``eps, L1_per_image, closed`` of a budget curve from I1, I2 (N, C, H, W) and the
+    attacked outputs I3 at increasing budgets ``[(eps, images), ...]``; L1 in 0-255 units per
+    image (sum over values, mean over images). I3 at a budget is, per image, the closest to I1
+    of the outputs at every budget up to it (:func:`nested_best`), so ``closed`` never
+    decreases with eps.
+    """
+    best = nested_best(i1, i2, i3)
+    gap = float(_l1_per_image(i2, i1).mean())
+    rows = []
+    for e, _, d in best:
+        l1 = float(d.mean())
+        rows.append({"eps": e, "L1_per_image": l1,
                      "closed": 1.0 - l1 / gap if gap > 0 else math.nan})
     return rows
 

@@ -79,10 +79,9 @@ class Cell:
     def tables(self) -> set[str]:
         return {self.table}
 
-    def values(self, tables: Tables) -> pd.Series:
+    def rows(self, tables: Tables) -> pd.DataFrame:
+        """The per-seed rows matching ``where`` (every seed's); raises :class:`NotTestable`."""
         df = _table(tables, self.table)
-        if self.column not in df.columns:
-            raise NotTestable(f"{self.table} has no column {self.column}")
         mask = pd.Series(True, index=df.index)
         for k, v in self.where:
             if k not in df.columns:
@@ -90,10 +89,14 @@ class Cell:
             col = df[k]
             mask &= (col.astype(float) == float(v)) if isinstance(v, (int, float)) else (
                 col.astype(str) == str(v))
-        rows = df[mask]
-        if rows.empty:
+        if not mask.any():
             raise NotTestable(f"{self.table} has no row {self._where()}")
-        return rows.set_index("seed")[self.column].astype(float)
+        return df[mask]
+
+    def values(self, tables: Tables) -> pd.Series:
+        if self.column not in _table(tables, self.table).columns:
+            raise NotTestable(f"{self.table} has no column {self.column}")
+        return self.rows(tables).set_index("seed")[self.column].astype(float)
 
     def _where(self) -> str:
         return ", ".join(f"{k}={v:g}" if isinstance(v, float) else f"{k}={v}"
@@ -164,30 +167,33 @@ def gap_closed(start: Quantity, end: Quantity, target: Quantity) -> Ratio:
 
 
 @dataclass(frozen=True)
-class SweepPoint:
-    """UA of ``method`` at one point of a sweep table: ``at`` a value of ``column``, or "min" /
-    "max" for the sweep's end points as the table has them (so a profile with other sweep
-    values still works)."""
+class AtEnd:
+    """``column`` of the row matching ``where`` at one value of ``along``: a number, or "min" /
+    "max" for the end points the table has (so a profile with other sweep values or sizes
+    still works)."""
 
     table: str
     column: str
+    along: str
     at: float | Literal["min", "max"]
-    method: str = "SalUn"
+    where: tuple[tuple[str, Any], ...] = ()
 
     def tables(self) -> set[str]:
         return {self.table}
 
     def values(self, tables: Tables) -> pd.Series:
-        df = _table(tables, self.table)
-        vals = df.loc[df["method"] == self.method, self.column].astype(float)
-        if vals.empty:
-            raise NotTestable(f"{self.table} has no {self.method} rows")
-        v = vals.min() if self.at == "min" else vals.max() if self.at == "max" else self.at
-        return cell(self.table, "UA", method=self.method, **{self.column: float(v)}).values(tables)
+        at = self.at
+        if at in ("min", "max"):
+            if self.along not in _table(tables, self.table).columns:
+                raise NotTestable(f"{self.table} has no column {self.along}")
+            vals = Cell(self.table, self.column, self.where).rows(tables)[self.along].astype(float)
+            at = vals.min() if at == "min" else vals.max()
+        return Cell(self.table, self.column, self.where + ((self.along, float(at)),)).values(tables)
 
     def describe(self) -> str:
         at = self.at if isinstance(self.at, str) else f"{self.at:g}"
-        return f"UA[method={self.method}, {self.column}={at}]"
+        where = Cell(self.table, "", self.where)._where()
+        return f"{self.column}[{where + ', ' if where else ''}{self.along}={at}]"
 
 
 # ---------------------------------------------------------------------------------------------
@@ -244,9 +250,17 @@ def _budget(m: str, s: str, eps: float) -> Lin:
     return Lin(((100.0, cell("gen_budget", "closed", method=m, set=s, eps=eps)),))
 
 
-def _sweep(column: str, at: float | Literal["min", "max"]) -> SweepPoint:
+def _sweep(column: str, at: float | Literal["min", "max"]) -> AtEnd:
+    """SalUn's UA at one point of an ablation sweep."""
     table = {"steps": "ablation_steps", "step_size": "ablation_stepsize"}[column]
-    return SweepPoint(table, column, at)
+    return AtEnd(table, "UA", column, at, (("method", "SalUn"),))
+
+
+def _size(m: str, at: Literal["min", "max"], eps: float = 8.0) -> Lin:
+    """The share (%) of ``m``'s forget-set L1 gap UMA closed at ``eps`` (units of 1/255) at the
+    smallest or largest size of the input-size study."""
+    return Lin(((100.0, AtEnd("gen_input_size", "closed", "size", at,
+                              (("method", m), ("set", "forget"), ("eps", eps)))),))
 
 
 def _paper_claims() -> list[Claim]:
@@ -397,6 +411,17 @@ def _our_checks() -> list[Claim]:
                      diff(_t1(f"relearn_retain_{RELEARN_STEPS}", "FT"),
                           _t1(f"relearn_retain_{RELEARN_STEPS}", "retrain")), ">", 0.0,
                      " points", "ours"))
+    # the input-size study (notebook 03): does the attacker's input count matter?
+    for m in ("I2I", "SalUn"):
+        out.append(Claim(f"ours-gen-size-{m.lower()}", f"UMA at 8/255 closes a larger share of "
+                         f"{m}'s forget-set L1 gap at the study's largest input size than at its "
+                         "smallest (same images and transformer, resized)", "input-size study",
+                         "-", "03", diff(_size(m, "max"), _size(m, "min")), ">", 0.0,
+                         " points", "ours"))
+        out.append(Claim(f"ours-gen-size-90-{m.lower()}", f"At the study's largest input size, "
+                         f"UMA at 8/255 closes at least 90 % of {m}'s forget-set L1 gap (the "
+                         "paper's Table 7 claim, at our largest input)", "input-size study",
+                         "-", "03", _size(m, "max"), ">", 90.0, " %", "ours"))
     out.append(Claim("ours-gen-separates", "Generative unlearning moves forget outputs more than "
                      "retain outputs (I2I, L1(I2, I1) forget minus 3x retain)", u, "-", "03",
                      Lin(((1.0, cell("table7_l1", "L1_per_image", method="I2I", set="forget",
@@ -620,6 +645,7 @@ def write(df: pd.DataFrame, figures: Path) -> pd.DataFrame:
 # In a notebook: a scoreboard at the top, filled in when the notebook's tables exist
 
 _MARK = {"umalib": "claims"}
+_READING = {"umalib": "claims-reading"}  # a verdict shown where its numbers are (Scoreboard.show)
 
 
 class Scoreboard:
@@ -641,6 +667,20 @@ class Scoreboard:
             Markdown("**Claims tested in this notebook:** decided at the end of the run from "
                      "its per-seed tables (this cell then shows them)."),
             metadata=_MARK, display_id=True)
+
+    def show(self, ids: Sequence[str], title: str) -> pd.DataFrame:
+        """Decide now, from the tables written so far, the claims ``ids`` of this notebook and
+        display them where their numbers are (a reading by the same rule as the scoreboard);
+        returns their rows."""
+        from IPython.display import display as ipy_display
+
+        unknown = sorted(set(ids) - {c.id for c in CLAIMS if c.notebook == self.notebook})
+        if unknown:
+            raise ValueError(f"not claims of notebook {self.notebook}: {unknown}")
+        df = evaluate(self.figures, self.notebook)
+        rows = df[df.id.isin(ids)]
+        ipy_display(View(rows, title), metadata=_READING)
+        return rows
 
     def publish(self) -> pd.DataFrame:
         """Decide this notebook's claims, write them, update the scoreboard; returns them."""

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import math
 
+import numpy as np
 import pandas as pd
 
 from ..budget import from_255, label
@@ -47,4 +48,32 @@ def budget_findings(curve: pd.DataFrame, reach: dict[tuple[str, str], float | No
                                                      else f"at {label(from_255(e))}")
         out.append(f"{m}, {s} set: the mean closed share {how}.")
     out.append(f"The attacker controls {n_visible} input values (the visible context of a {image} image).")
+    return out
+
+
+def input_size_findings(study: pd.DataFrame, eps: float = 8.0,
+                        paper: dict[str, float] | None = None,
+                        paper_values: int | None = None) -> list[str]:
+    """Sentences on notebook 03's input-size study (an aggregated table with ``closed_std``):
+    per method and set, the mean ± std share of the L1 gap closed at ``eps`` (units of 1/255)
+    at every size, the original inpainter's own error per size, and the paper's shares
+    (``paper``, method -> share) at its input count ``paper_values``."""
+    d = study[np.isclose(study["eps"].astype(float), eps)]
+    if d.empty:
+        raise ValueError(f"the study has no rows at eps {eps:g}/255")
+    at = label(from_255(eps))
+    out = []
+    for (m, s), g in d.groupby(["method", "set"], sort=False):
+        pts = [f"{100 * r.closed:.1f} ± {100 * r.closed_std:.1f} % at {r.size} px "
+               f"({r.input_values:,} values)" for r in g.sort_values("size").itertuples()]
+        out.append(f"{m}, {s} set, UMA at {at}: " + " -> ".join(pts) + ".")
+    err = d.drop_duplicates(["size", "set"]).sort_values(["set", "size"])
+    for s, g in err.groupby("set", sort=False):
+        out.append(f"The original inpainter's own error L1(I1, I0) per value, {s} set: "
+                   + ", ".join(f"{r.original_L1_per_pixel:.1f} at {r.size} px"
+                               for r in g.itertuples()) + ".")
+    if paper and paper_values:
+        out.append("The paper (ImageNet, a pretrained ViT-MAE): "
+                   + ", ".join(f"{m} {100 * v:.0f} %" for m, v in paper.items())
+                   + f" at 3x224x224 (about {paper_values:,} visible values with this mask).")
     return out

@@ -316,6 +316,41 @@ def budget_curve(df: pd.DataFrame, paper: Mapping[str, float] | None = None,
     return fig
 
 
+def input_size_curve(df: pd.DataFrame, eps: float = 8.0, paper: Mapping[str, float] | None = None,
+                     paper_values: int | None = None, title: str = "") -> plt.Figure:
+    """The input-size study: share of the L1 gap closed at budget ``eps`` (units of 1/255, as
+    the table's ``eps`` column) against the input values the attacker controls (log axis),
+    one line per method and set (columns ``input_values, method, set, eps, closed``; error
+    bars of one standard deviation where ``closed_std`` is there), the sizes in pixels written
+    at each point; ``paper`` (method -> share) drawn as stars at ``paper_values``."""
+    d = df[np.isclose(df["eps"].astype(float), eps)]
+    if d.empty:
+        raise ValueError(f"the table has no rows at eps {eps:g}/255")
+    fig, ax = plt.subplots(figsize=(9, 3.8))
+    colour = {m: plt.get_cmap(PALETTE)(i % 10) for i, m in enumerate(d["method"].unique())}
+    for (m, s), g in d.groupby(["method", "set"], sort=False):
+        g = g.sort_values("input_values")
+        ax.errorbar(g["input_values"], g["closed"], yerr=_err(g, "closed", 0, 1), capsize=3,
+                    marker="o" if s == "forget" else "s", ls="-" if s == "forget" else "--",
+                    label=f"{m}, {s} set", color=colour[m])
+    for x, size in d.groupby("input_values")["size"].first().items():
+        ax.annotate(f"{size} px", (x, 0.0), textcoords="offset points", xytext=(0, 4),
+                    ha="center", fontsize=8, color="dimgrey")
+    if paper and paper_values:
+        for m, v in paper.items():
+            ax.plot([paper_values], [v], marker="*", ms=13, ls="none", mec="black",
+                    color=colour.get(m, "grey"), label=f"{m}, forget set: the paper (3x224x224)")
+    ax.set_xscale("log")
+    ax.set_ylim(-0.03, 1.03)
+    ax.set_xlabel("input values the attacker controls (visible context x channels, log scale)")
+    ax.set_ylabel(f"share of the L1 gap closed\nat {eps:g}/255")
+    ax.legend(fontsize=8, loc="center left", bbox_to_anchor=(1.02, 0.5), frameon=False)
+    if title:
+        ax.set_title(title, fontsize=10)
+    fig.tight_layout()
+    return fig
+
+
 def tradeoff_frame(t4: pd.DataFrame, t5: pd.DataFrame, t6: pd.DataFrame) -> pd.DataFrame:
     """Every defended and undefended model once, for a utility / robustness scatter: Table 4's
     rows, Table 5's plain rows, and the +vae rows labelled with their threat model."""
