@@ -30,7 +30,7 @@ import torch.nn.functional as F
 from ..budget import to_255
 from ..config import GENERATIVE_METHODS, Profile
 from ..metrics.generative import fid_torchmetrics, l1_distance
-from .generative import GenerativeStages, nested_best
+from .generative import GenerativeStages, budget_closed, nested_best
 
 if TYPE_CHECKING:
     from .discriminative import Experiment
@@ -142,11 +142,11 @@ def study_table(exp: Experiment, methods: tuple[str, ...] = GENERATIVE_METHODS) 
     feats, per_dim = ref.fid_features()
     n = study.samples
     budgets = [*study.budget_eps, None]
+    real = {side: ref.eval_set(side).i0[:n] for side in ("forget", "retain")}  # FID's reference
+    fid = lambda side, x: fid_torchmetrics(real[side], _at_native(x, native), feats,  # noqa: E731
+                                           device=exp.device, min_samples_per_dim=per_dim)
     rows = []
     for size, st in zip(study.sizes, stages):
-        fid = lambda side, x: fid_torchmetrics(  # noqa: E731
-            ref.eval_set(side).i0[:n], _at_native(x, native), feats, device=exp.device,
-            min_samples_per_dim=per_dim)
         head = {"size": size, "patch": st.cfg.patch_size, "input_values": input_values(st)}
         values = int(st.region.sum()) * st.cfg.channels
         for side in ("forget", "retain"):
@@ -163,10 +163,9 @@ def study_table(exp: Experiment, methods: tuple[str, ...] = GENERATIVE_METHODS) 
                           "original_L1_per_pixel": own}
                 rows.append({**common, "eps": 0.0, "closed": 0.0, "L1_per_image": gap,
                              "FID": fid(side, i2)})
-                for e, x, d in nested_best(i1, i2, i3):
-                    l1 = float(d.mean())
-                    rows.append({**common, "eps": e, "L1_per_image": l1, "FID": fid(side, x),
-                                 "closed": 1.0 - l1 / gap if gap > 0 else math.nan})
+                # the budget curve's rows (eps, L1_per_image, closed) and their nested images
+                for (_, x, _), r in zip(nested_best(i1, i2, i3), budget_closed(i1, i2, i3)):
+                    rows.append({**common, **r, "FID": fid(side, x)})
     return pd.DataFrame(rows, columns=STUDY_COLUMNS)
 
 
