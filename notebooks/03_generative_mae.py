@@ -178,13 +178,17 @@ display(Markdown("\n".join(f"- {f}" for f in budget_findings(
 # nothing else. The **same images** (the profile's Fashion-MNIST test and training images,
 # resized with bilinear interpolation; resizing up adds no detail, so the content is the same
 # at every size) are inpainted by the **same transformer**: the patch size grows with the image
-# (quick: 4, 8, 16 px at 28, 56, 112 px), so the 7x7 patch grid, the masked square, the 49
+# (quick: 4 and 16 px at 28 and 112 px), so the 7x7 patch grid, the masked square, the 49
 # tokens and every transformer block are identical; only the patch embedding and the pixel
 # head grow.
 # At each size an original MAE is trained and unlearned (I2I, SalUn) with the profile's
-# settings, and UMA attacks it at the budgets below; the share closed is computed as in the
-# budget curve above. FID is computed after an exact area downsampling back to the native 28 px
-# with the native square classifier, so every size is measured with the same instrument.
+# settings, and UMA attacks it at the study's budgets (quick: 8/255 and unbounded) and the
+# share closed is computed as in the budget curve above. FID is computed after an exact area
+# downsampling back to the native 28 px with the native square classifier, so every size is
+# measured with the same instrument. Quick stops at two sizes to keep its series near 20
+# minutes (each size trains and unlearns two more MAEs per seed); more sizes are one override
+# away, e.g. `python -m umalib reproduce --only 03 --set 'input_size.sizes=[28,56,112,224]'`
+# (with `$UMALIB_FIGURES` pointing elsewhere).
 #
 # Why this design: a larger model or a different mask would change the task or the capacity
 # along with the input count. What it cannot show: natural high-resolution detail (an

@@ -59,7 +59,8 @@ def test_budgets_and_step_sizes_are_fractions():
         assert all(0 < e <= 1 for e in p.generative.budget_eps)
         assert all(0 < s <= 1 for s in p.ablation.step_sizes + (p.ablation.fixed_step_size,))
     assert config.load("smoke").generative.budget_eps == (4 / 255, 8 / 255)
-    assert config.load("quick").generative.budget_eps == tuple(k / 255 for k in (2, 4, 8, 16, 32, 64))
+    assert config.load("quick").generative.budget_eps == tuple(k / 255 for k in (2, 4, 8, 16, 32))
+    assert config.load("paper").generative.budget_eps == tuple(k / 255 for k in (2, 4, 8, 16, 32, 64))
     assert config.load("quick").ablation.fixed_step_size == 1 / 255
     assert config.load("smoke").ablation.step_sizes == (0.5 / 255, 1 / 255, 4 / 255)
 

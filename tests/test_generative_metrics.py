@@ -268,7 +268,9 @@ def test_budget_curve_steps_follow_the_box():
     from umalib.experiments.generative import GenerativeStages
 
     split = SimpleNamespace(shape=(1, 28, 28), name="fashion-mnist", num_classes=10)
-    quick = config.load("quick")
+    # quick's settings with the paper profile's curve, which goes on to 64/255
+    curve = {"generative.budget_eps": tuple(k / 255 for k in (2, 4, 8, 16, 32, 64))}
+    quick = config.load("quick", **curve)
     stages = GenerativeStages(SimpleNamespace(profile=quick, splits=split))
     steps = {k: stages.budget(None if k is None else k / 255).steps
              for k in (2, 4, 8, 16, 32, 64, None)}
@@ -276,7 +278,7 @@ def test_budget_curve_steps_follow_the_box():
     # unbounded attack keeps the profile's 60
     assert steps == {2: 15, 4: 15, 8: 24, 16: 24, 32: 24, 64: 48, None: 60}
     every = GenerativeStages(SimpleNamespace(profile=config.load(
-        "quick", **{"generative.budget_min_steps": None}), splits=split))
+        "quick", **curve, **{"generative.budget_min_steps": None}), splits=split))
     assert {every.budget(None if k is None else k / 255).steps for k in steps} == {60}
     with pytest.raises(ValueError, match="budget_min_steps"):
         config.load("quick", **{"generative.budget_min_steps": 0})

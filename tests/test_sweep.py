@@ -107,3 +107,49 @@ def test_build_all_runs_jobs_on_processes_and_skips_what_a_failure_blocks():
     assert sorted(seen) == sorted(r["job"] for r in rows)
     assert all(r["built"] == 1 for r in rows if r["job"] == "original")
     assert all("forget_count" in r["error"] for r in rows if r["state"] == "FAILED")
+
+
+def test_reproduce_runs_each_notebook_once_its_jobs_are_finished(monkeypatch):
+    """reproduce overlaps the notebooks with the build: a notebook starts only when every
+    seed's jobs it reads have finished (a failed one counts: nothing more will come), the
+    lowest number first, and one that names no jobs waits for the whole build."""
+    import threading
+    import time
+    from pathlib import Path
+
+    from umalib.cli import reproduce
+    from umalib.experiments.jobs import JOBS, NOTEBOOK_JOBS
+
+    order = ["generative", "input_size", "original", "unlearned", "attacks", "verification",
+             "defenses", "ablations"]
+    assert sorted(order) == sorted(JOBS)
+    finished: list[tuple[int, str]] = []
+    lock = threading.Lock()
+
+    def fake_prebuild(profile, seeds, overrides, workers, device, on_done=None):
+        for job in order:
+            for s in seeds:
+                time.sleep(0.05)  # long against a thread wake-up
+                with lock:
+                    finished.append((s, job))
+                on_done({"job": job, "seed": s, "state": "FAILED" if job == "attacks" else "done"})
+        return {"notebook": "(stages)", "seconds": 0.0, "cache_hits": 0, "built": 0,
+                "outputs": [], "error": ""}
+
+    seen: dict[str, set] = {}
+
+    def run(nb: Path) -> dict:
+        with lock:
+            seen[nb.name[:2]] = set(finished)
+        return {"notebook": nb.name, "seconds": 0.0, "cache_hits": 0, "built": 0,
+                "outputs": [], "error": ""}
+
+    monkeypatch.setattr(reproduce, "prebuild", fake_prebuild)
+    todo = [Path(f"{n}_x.ipynb") for n in ("00", "01", "02", "03", "04", "05", "06")]
+    rows = reproduce.overlapped(todo, run, "smoke", [0, 1], None, 2, "cpu")
+    assert [r["notebook"] for r in rows] == ["(stages)"] + [p.name for p in todo]
+    for nb, before in seen.items():
+        needs = NOTEBOOK_JOBS.get(nb, tuple(JOBS))
+        assert {(s, j) for s in (0, 1) for j in needs} <= before, nb
+    # 03's jobs finish first, so it ran before 00 had what it needs; 06 is not in the map
+    assert len(seen["03"]) < len(seen["00"]) and len(seen["06"]) == 2 * len(JOBS)

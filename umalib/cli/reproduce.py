@@ -3,12 +3,14 @@
     python -m umalib reproduce --profile quick [--only 00,02] [--seeds 0,1,2] [--device cpu]
                                [--force] [--timeout 3600] [--set NAME=VALUE ...] [--workers N]
 
-First, with ``--workers`` > 1 (default on a CPU: one per core), every stage of every seed is
-built into the cache by that many single-threaded processes (:func:`umalib.experiments.jobs.
-build_all`; small models use two processes better than two threads); the notebooks then read
-their stages from the cache. Notebooks in ``notebooks/`` run in numeric order; executed copies
-go to ``runs/<profile>/``; figures and tables go to ``figures/<profile>/``. A summary table at the
-end gives, per notebook: wall time, cache hits / builds, and the output files written.
+With ``--workers`` > 1 (default on a CPU: one per core), every stage of every seed is built
+into the cache by that many single-threaded processes (:func:`umalib.experiments.jobs.
+build_all`; small models use two processes better than two threads), and each notebook runs,
+reading its stages from the cache, as soon as the jobs it reads have finished (so notebooks
+fill the cores the last jobs leave idle). Otherwise the notebooks in ``notebooks/`` run in
+numeric order and build what they need. Executed copies go to ``runs/<profile>/``; figures
+and tables go to ``figures/<profile>/``. A summary table at the end gives, per notebook: wall
+time, cache hits / builds, and the output files written.
 Exits non-zero if any notebook fails. ``--set`` passes config overrides to every notebook (e.g.
 ``--set 'plugins=["my_lab.uniform"]' --set methods+=Uniform`` runs a method of your own); the
 results then differ from the profile's, so it needs ``$UMALIB_FIGURES`` pointing elsewhere than
@@ -21,7 +23,7 @@ import argparse
 import os
 import time
 from pathlib import Path
-from typing import Sequence
+from typing import Callable, Sequence
 
 from .. import cache, config
 from ..cache import REPO_ROOT
@@ -76,9 +78,10 @@ def run_notebook(path: Path, profile: str, out_dir: Path, *, force: bool, timeou
 
 
 def prebuild(profile: str, seeds: list[int] | None, overrides: dict | None, workers: int,
-             device: str) -> dict:
+             device: str, on_done: Callable[[dict], None] | None = None) -> dict:
     """Build every stage of every seed into the cache on ``workers`` processes, printing each
-    job as it ends; returns a summary row (as :func:`run_notebook`'s) for the whole build."""
+    job as it ends (and passing its summary to ``on_done``); returns a summary row (as
+    :func:`run_notebook`'s) for the whole build."""
     from ..experiments.jobs import build_all
 
     seeds = seeds or list(config.load(profile, **(overrides or {})).seeds)
@@ -90,6 +93,8 @@ def prebuild(profile: str, seeds: list[int] | None, overrides: dict | None, work
         what = (f"{r['seconds']:.1f}s, built {r['built']}, cached {r['cached']}"
                 if r["state"] == "done" else f"{r['state']} {r.get('error', '')}")
         print(f"[reproduce]   seed {r['seed']} {r['job']}: {what}", flush=True)
+        if on_done is not None:
+            on_done(r)
 
     rows = build_all(profile, seeds, overrides, workers, device, on_done=show)
     bad = [r for r in rows if r["state"] != "done"]
@@ -103,13 +108,70 @@ def prebuild(profile: str, seeds: list[int] | None, overrides: dict | None, work
             "error": "" if not bad else f"{len(bad)} jobs failed"}
 
 
-def print_summary(rows: list[dict], profile: str) -> None:
+def overlapped(todo: list[Path], run: Callable[[Path], dict], profile: str,
+               seeds: list[int] | None, overrides: dict | None, workers: int, device: str
+               ) -> list[dict]:
+    """:func:`prebuild` on a background thread while this thread runs each notebook of
+    ``todo`` (with ``run``) as soon as every seed's jobs it reads (:data:`NOTEBOOK_JOBS`;
+    all jobs for a notebook not listed there) have finished, the lowest number first; the
+    notebooks fill the cores the last jobs leave idle. Returns the build's row, then the
+    notebooks' rows in numeric order."""
+    import threading
+
+    from ..experiments.jobs import JOBS, NOTEBOOK_JOBS
+
+    seeds = seeds or list(config.load(profile, **(overrides or {})).seeds)
+    finished: set[tuple[int, str]] = set()
+    state: dict = {}
+    cond = threading.Condition()
+
+    def on_done(r: dict) -> None:  # done, failed or skipped: nothing more will be built
+        with cond:
+            finished.add((r["seed"], r["job"]))
+            cond.notify_all()
+
+    def build() -> None:
+        try:
+            state["row"] = prebuild(profile, seeds, overrides, workers, device, on_done)
+        except Exception as e:  # the notebooks then build what they need and say why
+            state["row"] = {"notebook": f"(stages, {workers} processes)", "seconds": 0.0,
+                            "cache_hits": 0, "built": 0, "outputs": [],
+                            "error": f"{type(e).__name__}: {e}"}
+        finally:
+            with cond:
+                state["over"] = True
+                cond.notify_all()
+
+    def ready(nb: Path) -> bool:
+        needs = NOTEBOOK_JOBS.get(nb.name[:2], tuple(JOBS))
+        return all((s, j) in finished for s in seeds for j in needs)
+
+    thread = threading.Thread(target=build, name="umalib-prebuild", daemon=True)
+    thread.start()
+    rows, pending = [], list(todo)
+    while pending:
+        with cond:
+            cond.wait_for(lambda: state.get("over") or any(ready(nb) for nb in pending))
+            nb = next((n for n in pending if ready(n)), pending[0])
+        pending.remove(nb)
+        rows.append(run(nb))
+    thread.join()
+    return [state["row"], *sorted(rows, key=lambda r: r["notebook"])]
+
+
+def print_summary(rows: list[dict], profile: str, wall: float | None = None) -> None:
+    """The summary table; ``wall``: the whole run's wall time when its parts overlapped (else
+    the parts' sum is the total)."""
     print(f"\n== umalib reproduce: profile {profile} ==")
     print(f"{'notebook':34s} {'wall':>8s} {'hits':>5s} {'built':>6s}  outputs (png/csv)")
     for r in rows:
         status = f"FAILED: {r['error']}" if r["error"] else ", ".join(r["outputs"]) or "-"
         print(f"{r['notebook']:34s} {r['seconds']:7.1f}s {r['cache_hits']:5d} {r['built']:6d}  {status}")
-    print(f"{'total':34s} {sum(r['seconds'] for r in rows):7.1f}s")
+    if wall is None:
+        print(f"{'total':34s} {sum(r['seconds'] for r in rows):7.1f}s")
+    else:
+        print(f"{'total (wall)':34s} {wall:7.1f}s  (notebooks ran while the last stages "
+              "built: the rows add up to more)")
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -157,16 +219,22 @@ def main(argv: Sequence[str] | None = None) -> int:
         ap.error(str(e))
     out = Path(args.out) if args.out else REPO_ROOT / "runs" / args.profile
     workers = args.workers or (1 if args.device.startswith("cuda") else (os.cpu_count() or 1))
-    rows = []
-    if workers > 1 and not args.only and not args.force:
-        rows.append(prebuild(args.profile, extra.get("SEEDS"), extra.get("OVERRIDES"), workers,
-                             args.device))
-    for nb in todo:
+
+    def run(nb: Path) -> dict:
         print(f"[reproduce] {nb.name} ({args.profile}) ...", flush=True)
-        rows.append(run_notebook(nb, args.profile, out, force=args.force, timeout=args.timeout,
-                                 extra=extra))
-        print(f"[reproduce] {nb.name}: {rows[-1]['seconds']:.1f}s"
-              + (f" FAILED {rows[-1]['error']}" if rows[-1]["error"] else ""), flush=True)
-    print_summary(rows, args.profile)
+        row = run_notebook(nb, args.profile, out, force=args.force, timeout=args.timeout,
+                           extra=extra)
+        print(f"[reproduce] {nb.name}: {row['seconds']:.1f}s"
+              + (f" FAILED {row['error']}" if row["error"] else ""), flush=True)
+        return row
+
+    t0 = time.perf_counter()
+    if workers > 1 and not args.only and not args.force:
+        rows = overlapped(todo, run, args.profile, extra.get("SEEDS"), extra.get("OVERRIDES"),
+                          workers, args.device)
+        print_summary(rows, args.profile, wall=time.perf_counter() - t0)
+    else:
+        rows = [run(nb) for nb in todo]
+        print_summary(rows, args.profile)
     # a failed stage job shows up again as its notebook's error; only notebooks decide
     return 1 if any(r["error"] for r in rows if r["notebook"].endswith(".ipynb")) else 0

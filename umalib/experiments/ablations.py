@@ -16,7 +16,7 @@ import torch
 from .. import cache
 from ..attacks.probe import run_probe
 from ..budget import to_255
-from ..metrics.mia import ua_mia
+from ..metrics.mia import MIAAttacker, ua_mia
 from .stage import UMA_CODE, stage_key
 
 if TYPE_CHECKING:
@@ -28,6 +28,7 @@ class AblationStages:
 
     def __init__(self, exp: Experiment) -> None:
         self.exp = exp
+        self._mias: dict[tuple[str, str], MIAAttacker] = {}
 
     def _attack_recorded(self, kind: str, method: str, eps: float, step_size: float,
                          steps: int, record: Sequence[int], max_samples: int | None
@@ -74,6 +75,14 @@ class AblationStages:
         return self.stepsize_sweep(ab.methods, ab.step_sizes, eps=ab.eps, steps=ab.fixed_steps,
                                    kind=ab.scenario, max_samples=ab.max_samples)
 
+    def _mia(self, kind: str, method: str) -> MIAAttacker:
+        """The MIA attacker of ``method``'s model, fitted once per these stages (Figures 4
+        and 5 score the same models)."""
+        if (kind, method) not in self._mias:
+            model = self.exp.unlearned(kind, method).model
+            self._mias[kind, method] = self.exp.mia_attacker(model, kind)
+        return self._mias[kind, method]
+
     def steps_sweep(self, methods: Sequence[str], steps: Sequence[int], *, eps: float,
                     step_size: float, kind: str = "classwise", max_samples: int | None = None
                     ) -> pd.DataFrame:
@@ -83,7 +92,7 @@ class AblationStages:
         for m in methods:
             rec = self._attack_recorded(kind, m, eps, step_size, max(steps), steps, max_samples)
             y = rec.pop(-1)
-            mia = self.exp.mia_attacker(self.exp.unlearned(kind, m).model, kind)
+            mia = self._mia(kind, m)
             rows += [{"method": m, "steps": t, **ua_mia(rec[t], y, mia)} for t in steps]
         return pd.DataFrame(rows, columns=["method", "steps", "UA", "MIA"])
 
@@ -96,7 +105,7 @@ class AblationStages:
         of 1/255 (:func:`umalib.budget.to_255`: 1 / 255 -> 1.0)."""
         rows = []
         for m in methods:
-            mia = self.exp.mia_attacker(self.exp.unlearned(kind, m).model, kind)
+            mia = self._mia(kind, m)
             for s in step_sizes:
                 rec = self._attack_recorded(kind, m, eps, s, steps, [steps], max_samples)
                 y = rec.pop(-1)

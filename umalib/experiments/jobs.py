@@ -81,6 +81,13 @@ JOBS: dict[str, tuple[Callable[[Experiment], None], tuple[str, ...]]] = {
 }
 
 
+# notebook number -> the jobs whose stages it reads (every seed's; their needs come first
+# anyway): a notebook can run as soon as these are built, while other jobs still build.
+NOTEBOOK_JOBS: dict[str, tuple[str, ...]] = {
+    "00": ("original",), "01": ("unlearned",), "02": ("attacks", "verification"),
+    "03": ("generative", "input_size"), "04": ("defenses",), "05": ("ablations",)}
+
+
 def waves(names: list[str] | None = None) -> list[list[str]]:
     """The jobs in dependency order, grouped so that every job's needs are in earlier groups.
     ``names`` restricts the jobs (their needs are added)."""
@@ -215,10 +222,10 @@ def job_costs(p: config.Profile) -> dict[str, float]:
     return cost
 
 
-# Longest first (single-thread seconds per quick seed in a cold `make reproduce`: generative
-# 265-290, attacks 185, unlearned 135, defenses 100, verification 56, original 25, ablations
-# 25). A simulation of the graph with these times on two workers ends at 1,205 s against a
-# lower bound of 1,202 s, so the order is not where time goes.
+# Longest chains first (single-thread seconds per quick seed in a cold `make reproduce`,
+# 2026-11-30: generative 227-243, input_size 158-174, attacks 174-183, unlearned 125-159,
+# defenses 96-100, verification 29-31, original 26, ablations 22). The build's wall time was
+# within 1 % of its CPU time over two cores, so the order is not where time goes.
 PRIORITY: tuple[str, ...] = ("generative", "input_size", "original", "unlearned", "attacks",
                              "verification", "defenses", "ablations")
 
