@@ -226,9 +226,10 @@ if no_study is None:
                "original's outputs (I1)",
                "original_L1_per_pixel: L1(I1, I0) per value of the generated square, 0-255 units",
                *cfg.notes])
-    # shown narrow enough for one part: shares in %, the inpainter's own error in the lines below
+    # narrow enough for the page: shares in %; the original's own error and FID in the lines below
     view = input_size.at_budget(study, at).drop(
-        columns=["input_values", "original_L1_per_pixel", "original_L1_per_pixel_std"])
+        columns=["input_values", "original_L1_per_pixel", "original_L1_per_pixel_std",
+                 "FID_original", "FID_original_std"])
     view["size"] = view["size"].map("{} px".format)  # a label, like method and set
     for c in ("closed", "closed_std", "closed_unbounded", "closed_unbounded_std"):
         view[c] = 100 * view[c]
@@ -237,7 +238,7 @@ if no_study is None:
         "closed_unbounded": "% closed unbounded", "closed_unbounded_std": "% closed unbounded_std",
         "FID": f"FID at {at:g}/255", "FID_std": f"FID at {at:g}/255_std"}),
         f"Input-size study at {at:g}/255 (mean ± std over {len(runs.seeds)} seeds; every budget "
-        "in gen_input_size.csv): share of the L1 gap closed, domain FID of I2, I3 and I1 "
+        "in gen_input_size.csv): share of the L1 gap closed, domain FID of I2 and I3 "
         f"(at {native} px)"))
     paper_x = input_size.paper_input_values(gen)
     fig = plots.input_size_curve(study, at, paper=paper_closed(), paper_values=paper_x,

@@ -56,8 +56,8 @@ def input_size_findings(study: pd.DataFrame, eps: float = 8.0,
                         paper_values: int | None = None) -> list[str]:
     """Sentences on notebook 03's input-size study (an aggregated table with ``closed_std``):
     per method and set, the mean ± std share of the L1 gap closed at ``eps`` (units of 1/255)
-    at every size, the original inpainter's own error per size, and the paper's shares
-    (``paper``, method -> share) at its input count ``paper_values``."""
+    at every size, the original inpainter's own error and its outputs' FID per size, and the
+    paper's shares (``paper``, method -> share) at its input count ``paper_values``."""
     d = study[np.isclose(study["eps"].astype(float), eps)]
     if d.empty:
         raise ValueError(f"the study has no rows at eps {eps:g}/255")
@@ -72,6 +72,10 @@ def input_size_findings(study: pd.DataFrame, eps: float = 8.0,
         out.append(f"The original inpainter's own error L1(I1, I0) per value, {s} set: "
                    + ", ".join(f"{r.original_L1_per_pixel:.1f} at {r.size} px"
                                for r in g.itertuples()) + ".")
+        if "FID_original_std" in g:  # what an unforgotten model scores, for the FID columns
+            out.append(f"The domain FID of the original's own outputs (I1), {s} set: "
+                       + ", ".join(f"{r.FID_original:.2f} ± {r.FID_original_std:.2f} at "
+                                   f"{r.size} px" for r in g.itertuples()) + ".")
     if paper and paper_values:
         out.append("The paper (ImageNet, a pretrained ViT-MAE): "
                    + ", ".join(f"{m} {100 * v:.0f} %" for m, v in paper.items())
