@@ -114,7 +114,6 @@ def test_reproduce_runs_each_notebook_once_its_jobs_are_finished(monkeypatch):
     seed's jobs it reads have finished (a failed one counts: nothing more will come), the
     lowest number first, and one that names no jobs waits for the whole build."""
     import threading
-    import time
     from pathlib import Path
 
     from umalib.cli import reproduce
@@ -125,14 +124,16 @@ def test_reproduce_runs_each_notebook_once_its_jobs_are_finished(monkeypatch):
     assert sorted(order) == sorted(JOBS)
     finished: list[tuple[int, str]] = []
     lock = threading.Lock()
+    ran_03 = threading.Event()
 
     def fake_prebuild(profile, seeds, overrides, workers, device, on_done=None):
         for job in order:
             for s in seeds:
-                time.sleep(0.05)  # long against a thread wake-up
                 with lock:
                     finished.append((s, job))
                 on_done({"job": job, "seed": s, "state": "FAILED" if job == "attacks" else "done"})
+            if job == "input_size":  # 03 has what it reads: the build goes on once it ran
+                ran_03.wait(timeout=10)
         return {"notebook": "(stages)", "seconds": 0.0, "cache_hits": 0, "built": 0,
                 "outputs": [], "error": ""}
 
@@ -141,6 +142,8 @@ def test_reproduce_runs_each_notebook_once_its_jobs_are_finished(monkeypatch):
     def run(nb: Path) -> dict:
         with lock:
             seen[nb.name[:2]] = set(finished)
+        if nb.name.startswith("03"):
+            ran_03.set()
         return {"notebook": nb.name, "seconds": 0.0, "cache_hits": 0, "built": 0,
                 "outputs": [], "error": ""}
 
@@ -151,5 +154,8 @@ def test_reproduce_runs_each_notebook_once_its_jobs_are_finished(monkeypatch):
     for nb, before in seen.items():
         needs = NOTEBOOK_JOBS.get(nb, tuple(JOBS))
         assert {(s, j) for s in (0, 1) for j in needs} <= before, nb
-    # 03's jobs finish first, so it ran before 00 had what it needs; 06 is not in the map
-    assert len(seen["03"]) < len(seen["00"]) and len(seen["06"]) == 2 * len(JOBS)
+    # 03 ran while the build waited for it, before 00 had what it needs (a scheduler that
+    # held the notebooks back to the end would leave the build waiting 10 s and fail here);
+    # 06 is not in the map, so it waited for every job
+    assert seen["03"] == {(s, j) for s in (0, 1) for j in ("generative", "input_size")}
+    assert len(seen["00"]) > len(seen["03"]) and len(seen["06"]) == 2 * len(JOBS)

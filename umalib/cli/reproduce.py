@@ -77,14 +77,13 @@ def run_notebook(path: Path, profile: str, out_dir: Path, *, force: bool, timeou
             "outputs": written, "error": error}
 
 
-def prebuild(profile: str, seeds: list[int] | None, overrides: dict | None, workers: int,
+def prebuild(profile: str, seeds: list[int], overrides: dict | None, workers: int,
              device: str, on_done: Callable[[dict], None] | None = None) -> dict:
-    """Build every stage of every seed into the cache on ``workers`` processes, printing each
+    """Build every stage of ``seeds`` into the cache on ``workers`` processes, printing each
     job as it ends (and passing its summary to ``on_done``); returns a summary row (as
     :func:`run_notebook`'s) for the whole build."""
     from ..experiments.jobs import build_all
 
-    seeds = seeds or list(config.load(profile, **(overrides or {})).seeds)
     print(f"[reproduce] building the stages of seeds {seeds} on {workers} processes ...",
           flush=True)
     t0 = time.perf_counter()

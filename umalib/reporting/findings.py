@@ -72,10 +72,10 @@ def input_size_findings(study: pd.DataFrame, eps: float = 8.0,
         out.append(f"The original inpainter's own error L1(I1, I0) per value, {s} set: "
                    + ", ".join(f"{r.original_L1_per_pixel:.1f} at {r.size} px"
                                for r in g.itertuples()) + ".")
-        if "FID_original_std" in g:  # what an unforgotten model scores, for the FID columns
-            out.append(f"The domain FID of the original's own outputs (I1), {s} set: "
-                       + ", ".join(f"{r.FID_original:.2f} ± {r.FID_original_std:.2f} at "
-                                   f"{r.size} px" for r in g.itertuples()) + ".")
+        # what an unforgotten model scores, beside the table's FID columns
+        out.append(f"The domain FID of the original's own outputs (I1), {s} set: "
+                   + ", ".join(f"{r.FID_original:.2f} ± {r.FID_original_std:.2f} at {r.size} px"
+                               for r in g.itertuples()) + ".")
     if paper and paper_values:
         out.append("The paper (ImageNet, a pretrained ViT-MAE): "
                    + ", ".join(f"{m} {100 * v:.0f} %" for m, v in paper.items())
