@@ -16,8 +16,8 @@ method's own module) and the builder function itself. :func:`code_key` hashes
 Sources are hashed as their syntax tree with docstrings removed, so comments, docstrings and
 formatting never rebuild anything. Modules whose effect already enters every key as *values*
 (``config``: the profile's values are hashed) or that cannot change a result (``cache``,
-``files``, this module, ``reporting/``, ``cli/``) are never hashed. ``SOURCE_DIR`` is where
-sources are read (tests point it at an edited copy of the package).
+``files``, this module, ``allocator``, ``reporting/``, ``cli/``) are never hashed.
+``SOURCE_DIR`` is where sources are read (tests point it at an edited copy of the package).
 """
 
 from __future__ import annotations
@@ -38,7 +38,8 @@ SOURCE_DIR = Path(__file__).resolve().parent
 
 # Never hashed: values enter keys as values (config), key/IO machinery, presentation, drivers.
 UNHASHED: tuple[str, ...] = ("umalib", "umalib.config", "umalib.cache", "umalib.files",
-                             "umalib.provenance", "umalib.reporting", "umalib.cli")
+                             "umalib.provenance", "umalib.allocator", "umalib.reporting",
+                             "umalib.cli")
 
 
 def is_hashed(module: str) -> bool:

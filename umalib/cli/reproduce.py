@@ -25,7 +25,7 @@ import time
 from pathlib import Path
 from typing import Callable, Sequence
 
-from .. import cache, config
+from .. import allocator, cache, config
 from ..cache import REPO_ROOT
 from ..config import PROFILES, parse_overrides
 
@@ -59,6 +59,8 @@ def run_notebook(path: Path, profile: str, out_dir: Path, *, force: bool, timeou
     # and progress bars, which would be stale widget snapshots in a headless run, are off.
     os.environ["MPLBACKEND"] = "module://matplotlib_inline.backend_inline"
     os.environ.setdefault("UMALIB_PROGRESS", "0")
+    for name, value in allocator.ENV.items():  # the kernel's malloc keeps freed pages too
+        os.environ.setdefault(name, value)
     params = {"PROFILE": profile, "FORCE": force, "INTERACTIVE": False, **(extra or {})}
     t0 = time.perf_counter()
     error = ""

@@ -18,7 +18,7 @@ import time
 import traceback
 from typing import Any, Callable, Mapping
 
-from .. import cache, config, verify
+from .. import allocator, cache, config, verify
 from ..config import SCENARIOS
 from ..unlearn import method_spec
 from . import input_size, tables
@@ -147,12 +147,14 @@ def preflight(profile: str, names: list[str], overrides: Mapping[str, Any] | Non
 def run_job_reporting(profile: str, seed: int, name: str, overrides: Mapping[str, Any] | None,
                       device: str, threads: int = 0) -> dict[str, Any]:
     """:func:`run_job` for an executor: ``threads`` > 0 sets torch's thread count (jobs that
-    share a machine should not oversubscribe it); prints the traceback (into the job's log) on
+    share a machine should not oversubscribe it), and the process's malloc keeps freed pages
+    (:func:`umalib.allocator.keep_freed_memory`); prints the traceback (into the job's log) on
     failure and re-raises, so the sweep sees the failure and the log holds the reason."""
     if threads > 0:
         import torch
 
         torch.set_num_threads(threads)
+    allocator.keep_freed_memory()  # warm pages for repeated batches; no number changes
     try:
         return run_job(profile, seed, name, overrides, device)
     except Exception:
