@@ -11,7 +11,10 @@ instead of 179 s (run side by side), training and the MAE's steps were unchanged
 artifacts the attacks job built were identical bit for bit. Memory freed by torch stays
 mapped in the process (its peak use, not more).
 
-Nothing here changes a number: allocation addresses do not enter any computation's result.
+No number changes: where memory comes from does not enter a result. Checked, not assumed:
+``tests/test_allocator.py`` compares a CNN's outputs and gradients with and without the
+setting, and the quick series' cold run with it (22:34 instead of 22:57) reproduced every
+table value of the run without it.
 """
 
 from __future__ import annotations
