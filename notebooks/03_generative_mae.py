@@ -71,7 +71,7 @@ cfg, runs, exp, board, RESULTS = setup(PROFILE, SEEDS, DEVICE, FORCE, notebook="
 
 # %%
 from umalib.experiments.generative import budget_reach, l1_ratio, separation
-from umalib.reporting.findings import budget_findings, input_size_findings
+from umalib.reporting.findings import budget_findings, input_size_findings, input_size_view
 from umalib.reporting.format import Shown
 from umalib.reporting.paper import paper_closed, paper_table
 gen = exp.generative
@@ -226,17 +226,9 @@ if no_study is None:
                "original's outputs (I1)",
                "original_L1_per_pixel: L1(I1, I0) per value of the generated square, 0-255 units",
                *cfg.notes])
-    # narrow enough for the page: shares in %; the original's own error and FID in the lines below
-    view = input_size.at_budget(study, at).drop(
-        columns=["input_values", "original_L1_per_pixel", "original_L1_per_pixel_std",
-                 "FID_original", "FID_original_std"])
-    view["size"] = view["size"].map("{} px".format)  # a label, like method and set
-    for c in ("closed", "closed_std", "closed_unbounded", "closed_unbounded_std"):
-        view[c] = 100 * view[c]
-    display(Shown(view.rename(columns={
-        "closed": f"% closed at {at:g}/255", "closed_std": f"% closed at {at:g}/255_std",
-        "closed_unbounded": "% closed unbounded", "closed_unbounded_std": "% closed unbounded_std",
-        "FID": f"FID at {at:g}/255", "FID_std": f"FID at {at:g}/255_std"}),
+    # shares in %; the original's own error and FID are in the lines under the figure
+    display(Shown(
+        input_size_view(study, at),
         f"Input-size study at {at:g}/255 (mean ± std over {len(runs.seeds)} seeds; every budget "
         "in gen_input_size.csv): share of the L1 gap closed, domain FID of I2 and I3 "
         f"(at {native} px)"))

@@ -148,10 +148,15 @@ def _aggregated(rows: list[tuple]) -> pd.DataFrame:
     return df
 
 
-def test_at_budget_reads_one_budget_beside_the_clean_and_unbounded_rows():
-    rows = [(s, 640 * s // 28, "I2I", "forget", e, c, f)
+def _two_sizes() -> list[tuple]:
+    """An aggregated study's rows at 28 and 56 px: clean, 8/255 and unbounded."""
+    return [(s, 640 * s // 28, "I2I", "forget", e, c, f)
             for s, k in ((28, 0.0), (56, 0.2))
             for e, c, f in ((0.0, 0.0, 5.0), (8.0, 0.2 + k, 4.0), (math.inf, 0.7 + k / 2, 3.0))]
+
+
+def test_at_budget_reads_one_budget_beside_the_clean_and_unbounded_rows():
+    rows = _two_sizes()
     view = input_size.at_budget(_aggregated(rows), 8.0)
     assert list(view["size"]) == [28, 56]
     assert list(view["closed"]) == pytest.approx([0.2, 0.4])
@@ -159,6 +164,18 @@ def test_at_budget_reads_one_budget_beside_the_clean_and_unbounded_rows():
     assert list(view["FID_I2"]) == [5.0, 5.0] and list(view["FID"]) == [4.0, 4.0]
     with pytest.raises(ValueError, match="no rows at eps 3"):
         input_size.at_budget(_aggregated(rows), 3.0)
+
+
+def test_the_notebook_view_gives_percent_shares_and_size_labels():
+    from umalib.reporting.findings import input_size_view
+
+    rows = _two_sizes()
+    view = input_size_view(_aggregated(rows), 8.0)
+    assert list(view["size"]) == ["28 px", "56 px"]
+    assert list(view["% closed at 8/255"]) == pytest.approx([20.0, 40.0])
+    assert list(view["% closed at 8/255_std"]) == pytest.approx([1.0, 1.0])
+    assert list(view["% closed unbounded"]) == pytest.approx([70.0, 80.0])
+    assert list(view["FID at 8/255"]) == [4.0, 4.0] and "input_values" not in view
 
 
 def test_the_readme_holds_the_committed_input_size_table():

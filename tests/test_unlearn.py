@@ -178,3 +178,20 @@ def test_neggrad_plus_at_beta_one_is_fine_tuning_only(setup):
     ascent = unlearn("NegGrad+", orig, r, f, dataclasses.replace(cfg, beta=0.0), seed=0,
                      progress=False)
     assert accuracy(ascent, f) < accuracy(orig, f)
+
+
+def test_evaluation_fits_the_mia_that_the_shadow_sets_give(setup):
+    """evaluate_with_attacker fits its MIA on slices of the retain and test passes; that must be
+    the attacker mia_attacker fits on the shadow sets themselves (the first N of each)."""
+    import numpy as np
+
+    from umalib.metrics import predict
+
+    exp, orig, _ = setup
+    for kind in ("classwise", "instancewise"):
+        out, mia = exp.evaluate_with_attacker(orig, kind)
+        ref = exp.mia_attacker(orig, kind)
+        assert np.allclose(mia.svc.support_vectors_, ref.svc.support_vectors_, rtol=0, atol=1e-6)
+        assert np.allclose(mia.svc.dual_coef_, ref.svc.dual_coef_, rtol=0, atol=1e-4)
+        forget = predict(orig, exp.scenario(kind).loader("forget", 1000))
+        assert out["MIA"] == mia.member_rate(*forget) == ref.member_rate(*forget)

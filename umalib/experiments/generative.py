@@ -642,10 +642,16 @@ def budget_closed(i1: torch.Tensor, i2: torch.Tensor,
     of the outputs at every budget up to it (:func:`nested_best`), so ``closed`` never
     decreases with eps.
     """
-    best = nested_best(i1, i2, i3)
+    return closed_rows(i1, i2, nested_best(i1, i2, i3))
+
+
+def closed_rows(i1: torch.Tensor, i2: torch.Tensor,
+                nested: list[tuple[float, torch.Tensor, torch.Tensor]]) -> list[dict[str, float]]:
+    """:func:`budget_closed`'s rows from :func:`nested_best`'s result ``nested`` (for callers
+    that also use its images)."""
     gap = float(_l1_per_image(i2, i1).mean())
     rows = []
-    for e, _, d in best:
+    for e, _, d in nested:
         l1 = float(d.mean())
         rows.append({"eps": e, "L1_per_image": l1,
                      "closed": 1.0 - l1 / gap if gap > 0 else math.nan})

@@ -30,7 +30,7 @@ import torch.nn.functional as F
 from ..budget import to_255
 from ..config import GENERATIVE_METHODS, Profile
 from ..metrics.generative import fid_torchmetrics, l1_distance
-from .generative import GenerativeStages, budget_closed, nested_best
+from .generative import GenerativeStages, closed_rows, nested_best
 
 if TYPE_CHECKING:
     from .discriminative import Experiment
@@ -164,7 +164,8 @@ def study_table(exp: Experiment, methods: tuple[str, ...] = GENERATIVE_METHODS) 
                 rows.append({**common, "eps": 0.0, "closed": 0.0, "L1_per_image": gap,
                              "FID": fid(side, i2)})
                 # the budget curve's rows (eps, L1_per_image, closed) and their nested images
-                for (_, x, _), r in zip(nested_best(i1, i2, i3), budget_closed(i1, i2, i3)):
+                nested = nested_best(i1, i2, i3)
+                for (_, x, _), r in zip(nested, closed_rows(i1, i2, nested)):
                     rows.append({**common, **r, "FID": fid(side, x)})
     return pd.DataFrame(rows, columns=STUDY_COLUMNS)
 

@@ -81,3 +81,24 @@ def input_size_findings(study: pd.DataFrame, eps: float = 8.0,
                    + ", ".join(f"{m} {100 * v:.0f} %" for m, v in paper.items())
                    + f" at 3x224x224 (about {paper_values:,} visible values with this mask).")
     return out
+
+
+def input_size_view(study: pd.DataFrame, eps: float = 8.0) -> pd.DataFrame:
+    """Notebook 03's table of the input-size study at ``eps`` (units of 1/255), narrow enough
+    for a page: per method, set and size (a label such as "112 px"), the % of the L1 gap
+    closed at ``eps`` and unbounded and the domain FID of I2 and I3, means and ``_std``
+    columns (:func:`umalib.experiments.input_size.at_budget` of the aggregated table). The
+    input count and the original's own error and FID are left to :func:`input_size_findings`.
+    """
+    from ..experiments.input_size import at_budget
+
+    view = at_budget(study, eps).drop(
+        columns=["input_values", "original_L1_per_pixel", "original_L1_per_pixel_std",
+                 "FID_original", "FID_original_std"])
+    view["size"] = view["size"].map("{} px".format)  # a label, like method and set
+    shares = ["closed", "closed_std", "closed_unbounded", "closed_unbounded_std"]
+    view[shares] = 100 * view[shares]
+    return view.rename(columns={
+        "closed": f"% closed at {eps:g}/255", "closed_std": f"% closed at {eps:g}/255_std",
+        "closed_unbounded": "% closed unbounded", "closed_unbounded_std": "% closed unbounded_std",
+        "FID": f"FID at {eps:g}/255", "FID_std": f"FID at {eps:g}/255_std"})
